@@ -3,24 +3,69 @@ import PackageDescription
 
 let package = Package(
     name: "liaptui-ops",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
-        .library(name: "GameEngine", targets: ["GameEngine"]),
+        .executable(name: "game-server", targets: ["game-server"]),
         .executable(name: "liaptui-bench", targets: ["liaptui-bench"]),
+        .library(name: "GameEngine", targets: ["GameEngine"]),
+        .library(name: "MetricsSchema", targets: ["MetricsSchema"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.3.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.20.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.25.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.4.0"),
     ],
     targets: [
         // The engine is pure computation; optimised even in debug builds, the
         // 10,000-game property test takes seconds instead of minutes.
         .target(name: "GameEngine", swiftSettings: [.unsafeFlags(["-O"])]),
+        .target(name: "JSONCore"),
+        .target(name: "MetricsSchema", dependencies: ["JSONCore"]),
+        .target(
+            name: "GameServer",
+            dependencies: [
+                "GameEngine", "MetricsSchema", "JSONCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            resources: [.copy("Public")]),
+        .target(
+            name: "LiapTuiClient",
+            dependencies: [
+                "JSONCore",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "game-server",
+            dependencies: ["GameServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "liaptui-bench",
             dependencies: [
-                "GameEngine",
+                "GameEngine", "GameServer", "MetricsSchema",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "GameEngineTests", dependencies: ["GameEngine"]),
+        .target(name: "TestSupport", dependencies: ["JSONCore", "LiapTuiClient"], path: "Tests/TestSupport"),
+        .testTarget(
+            name: "GameServerTests",
+            dependencies: ["GameServer", "GameEngine", "MetricsSchema", "JSONCore", "LiapTuiClient", "TestSupport"]),
     ]
 )

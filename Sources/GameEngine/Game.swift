@@ -69,6 +69,11 @@ public enum GameError: Error, Equatable, Sendable {
 public struct TurnPlay: Equatable, Codable, Sendable {
     public let seat: Seat
     public let play: Play
+
+    public init(seat: Seat, play: Play) {
+        self.seat = seat
+        self.play = play
+    }
 }
 
 public struct TurnResult: Equatable, Codable, Sendable {

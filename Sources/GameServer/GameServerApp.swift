@@ -1,0 +1,150 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Whether the server is draining, and since when it runs.
+public final class Lifecycle: Sendable {
+    private let shuttingDown = Atomic<Bool>(false)
+    let startedAt = ContinuousClock.now
+
+    public var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
+    func beginShutdown() { shuttingDown.store(true, ordering: .relaxed) }
+    var uptime: Duration { .now - startedAt }
+}
+
+/// The game server: HTTP and WebSocket endpoints, the metrics writer, the idle
+/// room sweeper and the graceful-restart coordinator, run as one ServiceGroup.
+public struct GameServerApp: Sendable {
+    public let config: ServerConfig
+    public let logger: Logger
+    public let metrics = ServerMetrics()
+    public let lifecycle = Lifecycle()
+    public let clock: WallClock
+    public let directory: RoomDirectory
+    public let writer: MetricsWriter
+
+    public init(config: ServerConfig, logger: Logger) {
+        self.config = config
+        self.logger = logger
+        clock = WallClock(startingAt: config.clockStart)
+        directory = RoomDirectory(config: config, metrics: metrics, clock: clock, logger: logger)
+        writer = MetricsWriter(config: config, metrics: metrics, directory: directory, clock: clock,
+                               logger: logger, startedAt: lifecycle.startedAt)
+    }
+
+    /// The folder of the browser client: `--web-root`, or the copy bundled with the executable.
+    var webRoot: String {
+        config.webRoot ?? Bundle.module.resourceURL!.appendingPathComponent("Public").path
+    }
+
+    /// Restores saved rooms. A damaged state file is reported and skipped, never fatal:
+    /// losing saved games is bad, refusing to start is worse.
+    func restoreState() async {
+        do {
+            guard let state = try StateStore(path: config.stateFile).loadAndRetire() else { return }
+            await directory.restore(state.rooms)
+            logger.notice("restored saved rooms", metadata: ["rooms": "\(state.rooms.count)", "saved_at": "\(state.savedAt)"])
+        } catch {
+            logger.error("could not restore saved rooms; starting empty", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func buildApplication() -> some ApplicationProtocol {
+        let router = Router()
+        router.middlewares.add(InstanceMiddleware(instanceID: config.instanceID))
+        HTTPRoutes(config: config, metrics: metrics, directory: directory, lifecycle: lifecycle,
+                   resources: ResourceMonitor(), clock: clock).add(to: router)
+        router.middlewares.add(FileMiddleware(webRoot, searchForIndexHtml: true, logger: logger))
+
+        let session = WebSocketSession(directory: directory, metrics: metrics, config: config, clock: clock, logger: logger)
+        let wsRouter = Router(context: BasicWebSocketRequestContext.self)
+        wsRouter.middlewares.add(InstanceMiddleware(instanceID: config.instanceID))
+        let lifecycle = lifecycle
+        wsRouter.ws("/ws/{room}", shouldUpgrade: { _, _ in
+            lifecycle.isShuttingDown ? .dontUpgrade : .upgrade([:])
+        }) { inbound, outbound, context in
+            let room = context.requestContext.parameters.get("room") ?? "lobby"
+            await session.run(route: room == "lobby" ? .lobby : .room(room), inbound: inbound, outbound: outbound)
+        }
+        return Application(
+            router: router,
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: wsRouter,
+                configuration: .init(ws: .init(
+                    // Frames up to 1 MiB reach the session, which answers anything over
+                    // --max-message-bytes with an error instead of dropping the connection.
+                    maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: config.pingInterval)))),
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "liaptui-game-server"),
+            onServerRunning: { [logger] channel in
+                // Tests (and scripts) started with --port 0 read the real port from this line.
+                logger.notice("listening", metadata: ["port": "\(channel.localAddress?.port ?? 0)"])
+            },
+            logger: logger)
+    }
+
+    /// Runs until SIGTERM or SIGINT, then restarts gracefully (see ShutdownCoordinator).
+    public func run() async throws {
+        await restoreState()
+        let services: [any Service] = [
+            buildApplication(),
+            PeriodicService(name: "metrics-writer") { [writer] in await writer.run() },
+            PeriodicService(name: "room-sweeper") { [directory] in
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: .seconds(min(30, max(1, config.roomIdleTimeout.seconds / 4)))) } catch { return }
+                    await directory.sweepIdle()
+                }
+            },
+            ShutdownCoordinator(app: self),
+        ]
+        var groupConfig = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        groupConfig.maximumGracefulShutdownDuration = config.shutdownGrace + .seconds(4)
+        logger.notice("game server starting", metadata: [
+            "address": "\(config.host):\(config.port)", "instance_id": "\(config.instanceID)",
+            "log_dir": "\(config.logDirectory)", "state_file": "\(config.stateFile)",
+        ])
+        try await ServiceGroup(configuration: groupConfig).run()
+        logger.notice("game server stopped")
+    }
+}
+
+/// A background loop that stops when graceful shutdown reaches it.
+struct PeriodicService: Service {
+    let name: String
+    let body: @Sendable () async -> Void
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await body() }
+    }
+}
+
+/// Stops first on SIGTERM (it is last in the group): turns health to 503, tells
+/// every client `server_shutdown`, lets games go on for the grace period, writes
+/// a final metrics line, saves rooms and games, and closes sockets with 1001.
+struct ShutdownCoordinator: Service {
+    let app: GameServerApp
+
+    func run() async throws {
+        do { try await gracefulShutdown() } catch { return }
+        let grace = app.config.shutdownGrace
+        app.lifecycle.beginShutdown()
+        app.logger.notice("shutting down: notifying players", metadata: ["grace_seconds": "\(Int(grace.seconds))"])
+        await app.directory.beginShutdown(
+            message: "The server is restarting in \(Int(grace.seconds)) seconds. Your game is saved; you will be reconnected.",
+            reconnectDelay: Int(grace.seconds) + app.config.reconnectDelaySeconds)
+        try? await Task.sleep(for: grace)
+        await app.writer.writeLine()
+        let rooms = await app.directory.freezeAndSnapshot()
+        do {
+            try StateStore(path: app.config.stateFile).save(
+                SavedState(version: SavedState.currentVersion, savedAt: app.clock.now(), instanceID: app.config.instanceID, rooms: rooms))
+            app.logger.notice("saved rooms", metadata: ["rooms": "\(rooms.count)", "path": "\(app.config.stateFile)"])
+        } catch {
+            app.logger.error("could not save rooms", metadata: ["error": "\(error)", "path": "\(app.config.stateFile)"])
+        }
+        await app.directory.closeAllConnections()
+        try? await Task.sleep(for: .milliseconds(300))  // let the close frames go out
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import JSONCore
+import MetricsSchema
+import Synchronization
+
+/// Tells clients and load balancers which instance answered: `X-Instance-ID`
+/// on every response, and a `LIAPTUI_INSTANCE` cookie that sticky sessions key on.
+struct InstanceMiddleware<Context: RequestContext>: RouterMiddleware {
+    static var cookieName: String { "LIAPTUI_INSTANCE" }
+    let instanceID: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        response.headers[HTTPField.Name("X-Instance-ID")!] = instanceID
+        if request.cookies[Self.cookieName]?.value != instanceID {
+            response.headers.append(HTTPField(name: .setCookie, value: "\(Self.cookieName)=\(instanceID); Path=/; SameSite=Lax"))
+        }
+        return response
+    }
+}
+
+/// The latest host sample for the HTTP endpoints, refreshed at most once a second
+/// so health checks cannot make the server read /proc in a loop.
+final class ResourceMonitor: Sendable {
+    private let state = Mutex<(sampler: SystemSampler, sample: SystemSampler.Sample, at: ContinuousClock.Instant?)>(
+        (SystemSampler(), SystemSampler.Sample(), nil))
+
+    func current() -> SystemSampler.Sample {
+        state.withLock { state in
+            if let at = state.at, ContinuousClock.now - at < .seconds(1) { return state.sample }
+            state.sample = state.sampler.sample()
+            state.at = .now
+            return state.sample
+        }
+    }
+}
+
+struct HTTPRoutes {
+    let config: ServerConfig
+    let metrics: ServerMetrics
+    let directory: RoomDirectory
+    let lifecycle: Lifecycle
+    let resources: ResourceMonitor
+    let clock: WallClock
+
+    func add(to router: Router<BasicRequestContext>) {
+        router.get("/api/health") { _, _ in
+            let shuttingDown = lifecycle.isShuttingDown
+            return json(shuttingDown ? .serviceUnavailable : .ok, [
+                "status": .string(shuttingDown ? "shutting_down" : "healthy"),
+                "instance_id": .string(config.instanceID),
+            ])
+        }
+        router.get("/api/health/detailed") { _, _ in
+            let detailed = await detailedHealth()
+            return json(lifecycle.isShuttingDown ? .serviceUnavailable : .ok, detailed)
+        }
+        router.get("/api/metrics/dashboard") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: dashboardPage(await detailedHealth()))))
+        }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: await prometheusText())))
+        }
+    }
+
+    private func json(_ status: HTTPResponse.Status, _ body: JSON) -> Response {
+        Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                 body: .init(byteBuffer: ByteBuffer(string: body.text)))
+    }
+
+    func detailedHealth() async -> JSON {
+        let sample = resources.current()
+        let gauges = await directory.gauges()
+        return [
+            "status": .string(lifecycle.isShuttingDown ? "shutting_down" : "healthy"),
+            "timestamp": .string(RFC3339.format(clock.now())),
+            "uptime_seconds": JSON((lifecycle.uptime.seconds * 10).rounded() / 10),
+            "version": .string(ServerVersion.current),
+            "instance_id": .string(config.instanceID),
+            "resources": [
+                "cpu_percent": JSON((sample.cpuPercent * 10).rounded() / 10),
+                "memory_percent": JSON((sample.memoryPercent * 10).rounded() / 10),
+                "memory_mb": JSON(sample.memoryMB.rounded()),
+                "process_rss_mb": JSON((sample.rssMB * 10).rounded() / 10),
+            ],
+            "game_stats": [
+                "active_rooms": JSON(gauges.activeRooms),
+                "active_connections": JSON(metrics.connections),
+                "active_games": JSON(gauges.activeGames),
+                "players": JSON(gauges.players),
+            ],
+        ]
+    }
+
+    /// The seed's simple status page: the detailed health as a table, refreshed every 30 s.
+    func dashboardPage(_ health: JSON) -> String {
+        func rows(_ section: String) -> String {
+            (health[section]?.object ?? [:]).keys.sorted().map { key in
+                "<tr><th>\(HTML.escape(key))</th><td>\(HTML.escape(health[section]![key]!.text))</td></tr>"
+            }.joined()
+        }
+        let status = health["status"]?.string ?? "unknown"
+        return """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="30">
+        <title>Liap Tui server \(HTML.escape(config.instanceID))</title>
+        <style>body{font:15px system-ui,sans-serif;margin:2em;max-width:40em}table{border-collapse:collapse;margin-bottom:1.5em}
+        th,td{padding:.3em .8em;border-bottom:1px solid #ccc;text-align:left}.healthy{color:#1a7f37}.shutting_down{color:#b35900}</style>
+        </head><body>
+        <h1>Liap Tui server</h1>
+        <p>Status: <strong class="\(HTML.escape(status))">\(HTML.escape(status))</strong> ·
+        instance \(HTML.escape(config.instanceID)) · version \(HTML.escape(ServerVersion.current)) ·
+        up \(HTML.escape(health["uptime_seconds"]?.text ?? "0")) s · \(HTML.escape(health["timestamp"]?.string ?? ""))</p>
+        <h2>Resources</h2><table>\(rows("resources"))</table>
+        <h2>Game</h2><table>\(rows("game_stats"))</table>
+        <p>This page refreshes every 30 seconds. History lives in the metrics agent's dashboard.</p>
+        </body></html>
+        """
+    }
+
+    func prometheusText() async -> String {
+        let totals = metrics.totals
+        let gauges = await directory.gauges()
+        let sample = resources.current()
+        var text = PrometheusText()
+        let id = config.instanceID
+        text.add("liaptui_info", .gauge, "Build and instance information.", 1, labels: ["instance_id": id, "version": ServerVersion.current])
+        text.add("liaptui_up", .gauge, "1 while serving, 0 while shutting down.", lifecycle.isShuttingDown ? 0 : 1)
+        text.add("liaptui_uptime_seconds", .gauge, "Seconds since the process started.", lifecycle.uptime.seconds)
+        text.add("liaptui_connections", .gauge, "Open WebSocket connections (lobby and rooms).", Double(metrics.connections))
+        text.add("liaptui_active_rooms", .gauge, "Rooms on this instance.", Double(gauges.activeRooms))
+        text.add("liaptui_active_games", .gauge, "Games in progress.", Double(gauges.activeGames))
+        text.add("liaptui_players", .gauge, "Humans connected to a room.", Double(gauges.players))
+        text.add("liaptui_messages_in_total", .counter, "Client messages received.", Double(totals.messagesIn))
+        text.add("liaptui_messages_out_total", .counter, "Messages sent to clients.", Double(totals.messagesOut))
+        text.add("liaptui_games_started_total", .counter, "Games started.", Double(totals.gamesStarted))
+        text.add("liaptui_games_finished_total", .counter, "Games played to the end.", Double(totals.gamesFinished))
+        text.add("liaptui_errors_total", .counter, "Error replies and internal errors.", Double(totals.errors))
+        text.add("liaptui_rate_limited_total", .counter, "Messages dropped by the per-connection rate limit.", Double(totals.rateLimited))
+        text.add("liaptui_metrics_write_errors_total", .counter, "Metrics lines that could not be written.", Double(totals.metricsWriteErrors))
+        text.add("liaptui_redis_errors_total", .counter, "Failed Redis operations.", Double(totals.redisErrors))
+        text.add("liaptui_host_cpu_percent", .gauge, "Host CPU busy percent.", sample.cpuPercent)
+        text.add("liaptui_host_memory_percent", .gauge, "Host memory used percent (MemTotal - MemAvailable).", sample.memoryPercent)
+        text.add("liaptui_host_memory_used_bytes", .gauge, "Host memory used.", sample.memoryMB * 1_048_576)
+        text.add("process_resident_memory_bytes", .gauge, "Resident memory of this process.", sample.rssMB * 1_048_576)
+        return text.output
+    }
+}
+
+/// Prometheus text exposition format 0.0.4.
+public struct PrometheusText {
+    public enum Kind: String { case gauge, counter, summary }
+    public private(set) var output = ""
+
+    public init() {}
+
+    public mutating func add(_ name: String, _ kind: Kind, _ help: String, _ value: Double, labels: [String: String] = [:]) {
+        output += "# HELP \(name) \(help)\n# TYPE \(name) \(kind.rawValue)\n"
+        sample(name, value, labels: labels)
+    }
+
+    /// A further sample of the family last added (another label set).
+    public mutating func sample(_ name: String, _ value: Double, labels: [String: String] = [:]) {
+        let labelText = labels.isEmpty ? "" : "{" + labels.keys.sorted().map { key in
+            let escaped = labels[key]!.replacingOccurrences(of: "\\", with: "\\\\")
+                .replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+            return "\(key)=\"\(escaped)\""
+        }.joined(separator: ",") + "}"
+        output += "\(name)\(labelText) \(value.isFinite ? JSON.format(value) : "NaN")\n"
+    }
+}
+
+public enum HTML {
+    public static func escape(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.count)
+        for c in s {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,575 @@
+import Foundation
+import GameEngine
+import JSONCore
+import Logging
+
+/// One seat of a room. A human's seat is held by a token; after the reconnect
+/// grace period, or when the human leaves mid-game, a bot plays it.
+struct SeatState: Codable, Sendable, Equatable {
+    enum Kind: String, Codable, Sendable { case human, bot }
+
+    var name: String
+    var kind: Kind
+    var token: String?
+    /// A human seat currently played by a bot (the player dropped past the grace period).
+    var botControlled = false
+    /// When a human's connection dropped; nil while connected.
+    var disconnectedSince: Date?
+
+    var playedByBot: Bool { kind == .bot || botControlled }
+}
+
+/// What a room saves on shutdown and restores on start.
+struct RoomSnapshot: Codable, Sendable {
+    var id: String
+    var seats: [SeatState?]
+    var hostSlot: Int?
+    var game: Game?
+    var sequence: Int
+    var createdAt: Date
+}
+
+/// What the lobby and the server's gauges need to know of a room.
+struct RoomSummary: Sendable, Equatable {
+    var id: String
+    var hostName: String?
+    var seats: [(name: String, isBot: Bool)?]
+    var started: Bool
+    var connectedHumans: Int
+    /// When the last human connection dropped; nil while a human is connected.
+    var idleSince: Date?
+    var version: Int
+
+    var occupied: Int { seats.compactMap { $0 }.count }
+    /// Open to join: no game running, and an empty seat or a bot to replace.
+    var joinable: Bool { !started && seats.contains { $0 == nil || $0!.isBot } }
+
+    static func == (a: RoomSummary, b: RoomSummary) -> Bool {
+        a.id == b.id && a.hostName == b.hostName && a.started == b.started && a.connectedHumans == b.connectedHumans
+            && a.idleSince == b.idleSince && a.seats.count == b.seats.count
+            && zip(a.seats, b.seats).allSatisfy { $0?.name == $1?.name && $0?.isBot == $1?.isBot }
+    }
+}
+
+struct JoinTicket: Sendable {
+    let roomID: String
+    let slot: Int
+    let token: String
+    let name: String
+}
+
+struct RoomEnvironment: Sendable {
+    let config: ServerConfig
+    let metrics: ServerMetrics
+    let clock: WallClock
+    let logger: Logger
+    let directory: RoomDirectory
+}
+
+/// A room of four seats with a host, and the game played in it. All changes
+/// happen on this actor; clients hear of them through their connections' queues.
+actor Room {
+    nonisolated let id: String
+    private let env: RoomEnvironment
+    private var seats: [SeatState?] = [nil, nil, nil, nil]
+    private var hostSlot: Int?
+    private var game: Game?
+    private var sequence = 0
+    private let createdAt: Date
+    private var connections: [Int: Connection] = [:]
+    /// Bumped whenever a seat's grace timer must be ignored (reconnected, left, restarted).
+    private var graceGeneration = [0, 0, 0, 0]
+    private var botTask: Task<Void, Never>?
+    private var frozen = false
+    private var closed = false
+    private var idleSince: Date?
+    private var summaryVersion = 0
+    private var lastSummary: RoomSummary?
+
+    init(id: String, env: RoomEnvironment) {
+        self.id = id
+        self.env = env
+        createdAt = env.clock.now()
+        idleSince = createdAt
+    }
+
+    init(snapshot: RoomSnapshot, env: RoomEnvironment) {
+        id = snapshot.id
+        self.env = env
+        createdAt = snapshot.createdAt
+        hostSlot = snapshot.hostSlot
+        game = snapshot.game
+        sequence = snapshot.sequence
+        let now = env.clock.now()
+        // Nobody is connected to a restored room: every human starts a fresh grace period.
+        seats = snapshot.seats.map { seat in
+            guard var seat, seat.kind == .human else { return seat }
+            if seat.disconnectedSince == nil { seat.disconnectedSince = now }
+            return seat
+        }
+        idleSince = now
+    }
+
+    /// Starts the timers a restored room needs: grace periods and a pending bot move.
+    func resumeAfterRestore() {
+        for slot in 0..<Game.seats where seats[slot]?.kind == .human && seats[slot]?.botControlled == false {
+            startGraceTimer(slot)
+        }
+        scheduleBot()
+        changed()
+    }
+
+    var isClosed: Bool { closed }
+
+    func snapshot() -> RoomSnapshot {
+        RoomSnapshot(id: id, seats: seats, hostSlot: hostSlot, game: game, sequence: sequence, createdAt: createdAt)
+    }
+
+    // MARK: - Joining and connecting
+
+    /// Takes a seat for a new player (from the lobby). The seat is held for the
+    /// grace period until the player's room connection arrives.
+    func join(name: String) throws(ProtocolError) -> JoinTicket {
+        guard !closed else { throw .roomNotFound }
+        guard game == nil else { throw .gameInProgress }
+        guard !seats.contains(where: { $0?.name.lowercased() == name.lowercased() }) else { throw .nameTaken }
+        guard let slot = seats.firstIndex(where: { $0 == nil }) ?? seats.firstIndex(where: { $0?.kind == .bot }) else {
+            throw .roomFull
+        }
+        let token = SeatToken.make()
+        seats[slot] = SeatState(name: name, kind: .human, token: token, disconnectedSince: env.clock.now())
+        if hostSlot == nil { hostSlot = slot }
+        startGraceTimer(slot)
+        broadcast("room_update", roomState())
+        changed()
+        return JoinTicket(roomID: id, slot: slot, token: token, name: name)
+    }
+
+    /// Binds a connection to the seat its token holds (`client_ready`), and sends it the full state.
+    func attach(_ connection: Connection, token: String) throws(ProtocolError) {
+        guard !closed else { throw .roomNotFound }
+        guard let slot = seats.firstIndex(where: { $0?.token == token && $0?.kind == .human }) else { throw .invalidToken }
+        if let old = connections[slot], old.id != connection.id {
+            old.binding.withLock { $0 = nil }
+            old.send("session_replaced", ["message": "This seat was opened in another window."])
+            old.close(.policyViolation, reason: "replaced")
+        }
+        let returning = seats[slot]!.disconnectedSince != nil && connections[slot] == nil && seatWasSeen(slot)
+        connections[slot] = connection
+        connection.binding.withLock { $0 = (id, slot) }
+        seats[slot]!.disconnectedSince = nil
+        seats[slot]!.botControlled = false
+        graceGeneration[slot] += 1
+        idleSince = nil
+        seen.insert(slot)
+        if returning {
+            broadcast("player_reconnected", ["player": .string(seats[slot]!.name), "slot": JSON(slot + 1)])
+        }
+        broadcast("room_update", roomState())
+        if let game { connection.send("phase_change", state(of: game, for: slot)) }
+        changed()
+    }
+
+    /// Seats whose player has connected at least once (a first connection is not a "reconnection").
+    private var seen: Set<Int> = []
+    private func seatWasSeen(_ slot: Int) -> Bool { seen.contains(slot) || game != nil }
+
+    /// The connection closed (network drop, tab closed, dead peer).
+    func detach(_ connection: Connection) {
+        guard let slot = connections.first(where: { $0.value.id == connection.id })?.key else { return }
+        connections[slot] = nil
+        guard !closed, seats[slot]?.kind == .human else { return }
+        seats[slot]!.disconnectedSince = env.clock.now()
+        broadcast("player_disconnected", [
+            "player": .string(seats[slot]!.name), "slot": JSON(slot + 1),
+            "grace_seconds": JSON(Int(env.config.reconnectGrace.seconds)),
+        ])
+        startGraceTimer(slot)
+        if connections.isEmpty { idleSince = env.clock.now() }
+        broadcast("room_update", roomState())
+        changed()
+    }
+
+    private func startGraceTimer(_ slot: Int) {
+        graceGeneration[slot] += 1
+        let generation = graceGeneration[slot]
+        let grace = env.config.reconnectGrace
+        Task { [weak self] in
+            try? await Task.sleep(for: grace)
+            await self?.graceExpired(slot: slot, generation: generation)
+        }
+    }
+
+    private func graceExpired(slot: Int, generation: Int) {
+        guard generation == graceGeneration[slot], !closed, !frozen, let seat = seats[slot],
+              seat.kind == .human, seat.disconnectedSince != nil else { return }
+        if game != nil {
+            seats[slot]!.botControlled = true
+            broadcast("player_replaced_by_bot", ["player": .string(seat.name), "slot": JSON(slot + 1)])
+            broadcast("room_update", roomState())
+            broadcastState()
+            scheduleBot()
+            changed()
+        } else {
+            env.logger.info("seat released after grace period", metadata: ["room": "\(id)", "slot": "\(slot + 1)"])
+            removeSeat(slot, reason: "timeout")
+        }
+    }
+
+    // MARK: - Messages
+
+    func handle(_ message: InboundMessage, from connection: Connection) throws(ProtocolError) {
+        guard !closed else { throw .roomNotFound }
+        guard let slot = connections.first(where: { $0.value.id == connection.id })?.key else { throw .notJoined }
+        if frozen && message.event != "get_room_state" { throw .shuttingDown }
+        switch message.event {
+        case "get_room_state":
+            connection.send("room_update", roomState())
+            if let game { connection.send("phase_change", state(of: game, for: slot)) }
+        case "add_bot":
+            try requireHost(slot)
+            guard game == nil else { throw .gameInProgress }
+            let target = try message.int("slot_id", in: 1...4) - 1
+            guard seats[target] == nil else { throw .slotOccupied }
+            seats[target] = SeatState(name: botName(), kind: .bot)
+            broadcast("room_update", roomState())
+            changed()
+        case "remove_player":
+            try requireHost(slot)
+            guard game == nil else { throw .gameInProgress }
+            let target = try message.int("slot_id", in: 1...4) - 1
+            guard seats[target] != nil else { throw .slotEmpty }
+            guard target != hostSlot else { throw .cannotRemoveHost }
+            if let removed = connections[target] {
+                removed.send("removed_from_room", ["room_id": .string(id), "reason": "removed_by_host"])
+            }
+            removeSeat(target, reason: "removed_by_host")
+        case "leave_room":
+            connection.send("left_room", ["room_id": .string(id)])
+            leave(slot)
+        case "start_game":
+            try requireHost(slot)
+            guard game == nil else { throw .gameInProgress }
+            guard seats.allSatisfy({ $0 != nil }) else { throw .notEnoughPlayers }
+            startGame()
+        case "declare":
+            try apply(.declare(seat: slot, value: message.int("value", in: 0...8)))
+        case "play", "play_pieces":
+            try apply(.play(seat: slot, pieces: pieces(from: message, seat: slot)))
+        case "accept_redeal":
+            try apply(.acceptRedeal(seat: slot))
+        case "decline_redeal":
+            try apply(.declineRedeal(seat: slot))
+        case "redeal_decision":
+            switch try message.string("choice") {
+            case "accept": try apply(.acceptRedeal(seat: slot))
+            case "decline": try apply(.declineRedeal(seat: slot))
+            default: throw .invalidData("'choice' must be \"accept\" or \"decline\".")
+            }
+        default:
+            throw .unknownEvent(message.event)
+        }
+    }
+
+    private func requireHost(_ slot: Int) throws(ProtocolError) {
+        guard slot == hostSlot else { throw .notHost }
+    }
+
+    /// The pieces of a `play`: `indices` (or `piece_indices`) into the hand, or `pieces` by kind.
+    private func pieces(from message: InboundMessage, seat: Int) throws(ProtocolError) -> [Piece] {
+        guard let game else { throw .gameNotStarted }
+        let hand = game.hands[seat]
+        if let raw = message.data["indices"] ?? message.data["piece_indices"] {
+            guard let items = raw.array, (1...6).contains(items.count) else {
+                throw .invalidData("'indices' must be an array of 1 to 6 hand positions.")
+            }
+            var indices: [Int] = []
+            for item in items {
+                guard let i = item.int, hand.indices.contains(i), !indices.contains(i) else {
+                    throw .invalidData("'indices' must be distinct positions 0 to \(max(0, hand.count - 1)) in your hand.")
+                }
+                indices.append(i)
+            }
+            return indices.map { hand[$0] }
+        }
+        if let raw = message.data["pieces"] {
+            guard let items = raw.array, (1...6).contains(items.count) else {
+                throw .invalidData("'pieces' must be an array of 1 to 6 piece kinds.")
+            }
+            var pieces: [Piece] = []
+            for item in items {
+                guard let kind = item.string, let piece = Piece(kind: kind) else {
+                    throw .invalidData("'pieces' must hold kinds such as \"GENERAL_RED\".")
+                }
+                pieces.append(piece)
+            }
+            return pieces
+        }
+        throw .invalidData("'indices' (positions in your hand) or 'pieces' (kinds) is required.")
+    }
+
+    // MARK: - Game flow
+
+    private func startGame() {
+        var random = SystemRandomNumberGenerator()
+        let newGame = Game(seed: random.next())
+        game = newGame
+        sequence += 1
+        env.metrics.update { $0.gamesStarted += 1 }
+        broadcast("game_started", [
+            "room_id": .string(id), "success": true,
+            "players": .array(seats.map { .string($0!.name) }),
+        ])
+        publish(newGame.openingEvents)
+        changed()
+    }
+
+    private func apply(_ action: GameAction) throws(ProtocolError) {
+        guard var current = game else { throw .gameNotStarted }
+        let events: [GameEvent]
+        do {
+            events = try current.apply(action)
+        } catch {
+            throw ProtocolError(error.code, error.message)
+        }
+        game = current
+        sequence += 1
+        publish(events)
+    }
+
+    /// Tells every client what happened, then sends each its fresh state.
+    private func publish(_ events: [GameEvent]) {
+        guard let game else { return }
+        let messages = GameMessages(names: seats.map { $0!.name })
+        for event in events {
+            switch event {
+            case .roundStarted(let round, let starter):
+                broadcast("round_started", ["round": JSON(round), "starter": messages.name(starter)])
+            case .weakHandsDetected(let weak):
+                broadcast("weak_hand_detected", [
+                    "weak_players": .array(weak.map { messages.name($0) }),
+                    "awaiting_decision_from": messages.name(weak.first),
+                    "redeal_multiplier": JSON(game.multiplier),
+                ])
+            case .redealDeclined(let seat):
+                broadcast("redeal_decision_made", ["player": messages.name(seat), "choice": "decline"])
+            case .redealAccepted(let seat, let multiplier):
+                broadcast("redeal_decision_made", [
+                    "player": messages.name(seat), "choice": "accept", "redeal_multiplier": JSON(multiplier),
+                ])
+            case .declared(let seat, let value):
+                broadcast("declare", ["player": messages.name(seat), "value": JSON(value)])
+            case .played(let seat, let play):
+                broadcast("play", messages.play(TurnPlay(seat: seat, play: play)))
+            case .turnCompleted(let result):
+                let roundEnded = events.contains { if case .roundScored = $0 { true } else { false } }
+                broadcast("turn_complete", messages.turn(result, allHandsEmpty: roundEnded))
+            case .roundScored(let result):
+                broadcast("round_complete", messages.round(result))
+            case .gameEnded(let winners, let scores, let reason):
+                broadcastState()  // the final state first, so clients show the end before the verdict
+                let winnerNames = winners.map { seats[$0]!.name }
+                broadcast("game_ended", [
+                    "reason": .string(reason.rawValue),
+                    "message": .string(winnerNames.count == 1
+                        ? "\(winnerNames[0]) wins with \(scores[winners[0]]) points!"
+                        : "\(winnerNames.joined(separator: " and ")) share the win with \(scores[winners[0]]) points!"),
+                    "final_scores": messages.byName(scores),
+                    "winners": JSON(winnerNames),
+                    "winner": .string(winnerNames[0]),
+                    "rounds": JSON(game.round),
+                ])
+            case .handsDealt, .redealOffered, .phaseChanged:
+                break  // carried by the phase_change state below
+            }
+        }
+        if game.isOver {
+            finishGame()
+        } else {
+            broadcastState()
+            scheduleBot()
+        }
+    }
+
+    private func finishGame() {
+        env.metrics.update { $0.gamesFinished += 1 }
+        game = nil
+        botTask?.cancel()
+        botTask = nil
+        // Players who never came back do not hold their seats into the next game.
+        for slot in 0..<Game.seats where seats[slot]?.kind == .human && seats[slot]?.botControlled == true {
+            removeSeat(slot, reason: "timeout", announce: false)
+            if closed { return }
+        }
+        broadcast("room_update", roomState())
+        changed()
+    }
+
+    private func scheduleBot() {
+        guard let game, !game.isOver, !frozen, !closed, botTask == nil,
+              let seat = game.currentSeat, seats[seat]?.playedByBot == true else { return }
+        let expected = sequence
+        let delay = env.config.botDelay
+        botTask = Task { [weak self] in
+            try? await Task.sleep(for: delay)
+            await self?.botMove(expected: expected)
+        }
+    }
+
+    private func botMove(expected: Int) {
+        botTask = nil
+        guard !Task.isCancelled, !frozen, !closed, let game else { return }
+        guard sequence == expected, let seat = game.currentSeat, seats[seat]?.playedByBot == true else {
+            scheduleBot()
+            return
+        }
+        var bot = StrategicBot()
+        let action = bot.action(for: game.view(for: seat))
+        do {
+            try apply(action)
+        } catch {
+            env.logger.error("bot proposed an illegal move", metadata: ["room": "\(id)", "error": "\(error.code)"])
+        }
+    }
+
+    // MARK: - Leaving
+
+    private func leave(_ slot: Int) {
+        guard let seat = seats[slot] else { return }
+        connections[slot]?.binding.withLock { $0 = nil }
+        connections[slot] = nil
+        graceGeneration[slot] += 1
+        if game != nil {
+            // Mid-game the seat stays (the game needs four), played by a bot from now on.
+            seats[slot] = SeatState(name: seat.name, kind: .bot)
+            broadcast("player_left", ["player_name": .string(seat.name), "slot": JSON(slot + 1), "replaced_by_bot": true])
+            afterHumanLeft(slot)
+            guard !closed else { return }
+            broadcast("room_update", roomState())
+            broadcastState()
+            scheduleBot()
+            changed()
+        } else {
+            removeSeat(slot, reason: "left")
+        }
+    }
+
+    private func removeSeat(_ slot: Int, reason: String, announce: Bool = true) {
+        guard let seat = seats[slot] else { return }
+        seats[slot] = nil
+        graceGeneration[slot] += 1
+        if let connection = connections.removeValue(forKey: slot) { connection.binding.withLock { $0 = nil } }
+        if announce {
+            broadcast("player_left", ["player_name": .string(seat.name), "slot": JSON(slot + 1), "reason": .string(reason)])
+        }
+        if seat.kind == .human { afterHumanLeft(slot) }
+        guard !closed else { return }
+        if announce { broadcast("room_update", roomState()) }
+        changed()
+    }
+
+    /// A human is gone: hand the room to the next human, or close it when none is left.
+    private func afterHumanLeft(_ slot: Int) {
+        let humans = (1..<Game.seats).map { (slot + $0) % Game.seats }.filter { seats[$0]?.kind == .human }
+        if connections.isEmpty && idleSince == nil { idleSince = env.clock.now() }
+        guard slot == hostSlot else {
+            if humans.isEmpty { close(reason: "no_players", message: "Room closed - no players left") }
+            return
+        }
+        guard let next = humans.first else {
+            close(reason: "host_left", message: "Room closed - host left")
+            return
+        }
+        let old = seats[slot]?.name
+        hostSlot = next
+        broadcast("host_changed", ["old_host": JSON(old), "new_host": .string(seats[next]!.name), "reason": "host_left"])
+    }
+
+    /// Closes the room: everyone is told, and the lobby forgets it.
+    func close(reason: String, message: String) {
+        guard !closed else { return }
+        closed = true
+        botTask?.cancel()
+        botTask = nil
+        broadcast("room_closed", ["room_id": .string(id), "reason": .string(reason), "message": .string(message)])
+        for connection in connections.values { connection.binding.withLock { $0 = nil } }
+        connections = [:]
+        game = nil
+        let directory = env.directory
+        let id = id
+        Task { await directory.roomClosed(id) }
+    }
+
+    // MARK: - Shutdown
+
+    func freeze() {
+        frozen = true
+        botTask?.cancel()
+        botTask = nil
+    }
+
+    func broadcastAll(_ event: String, _ data: JSON) { broadcast(event, data) }
+
+    func closeConnections() {
+        for connection in connections.values { connection.close(.goingAway, reason: "server restarting") }
+    }
+
+    // MARK: - Messages out
+
+    private func broadcast(_ event: String, _ data: JSON) {
+        guard !connections.isEmpty else { return }
+        let text = messageText(event, data)
+        for connection in connections.values { connection.sendText(text) }
+    }
+
+    private func broadcastState() {
+        guard let game else { return }
+        for (slot, connection) in connections { connection.send("phase_change", state(of: game, for: slot)) }
+    }
+
+    private func state(of game: Game, for slot: Int) -> JSON {
+        let info = seats.map { SeatInfo(isBot: $0!.playedByBot, isConnected: $0!.kind == .bot || $0!.disconnectedSince == nil) }
+        return GameMessages(names: seats.map { $0!.name }).state(game, for: slot, sequence: sequence, seats: info)
+    }
+
+    func roomState() -> JSON {
+        [
+            "room_id": .string(id),
+            "host_name": JSON(hostSlot.flatMap { seats[$0]?.name }),
+            "started": .bool(game != nil),
+            "occupied_slots": JSON(seats.compactMap { $0 }.count),
+            "total_slots": JSON(Game.seats),
+            "players": .array((0..<Game.seats).map { slot in
+                guard let seat = seats[slot] else { return .null }
+                return [
+                    "slot": JSON(slot + 1),
+                    "name": .string(seat.name),
+                    "is_bot": .bool(seat.playedByBot),
+                    "is_host": .bool(slot == hostSlot),
+                    "is_connected": .bool(seat.kind == .bot || seat.disconnectedSince == nil),
+                ]
+            }),
+        ]
+    }
+
+    private func botName() -> String {
+        let taken = Set(seats.compactMap { $0?.name })
+        var n = 1
+        while taken.contains("Bot \(n)") { n += 1 }
+        return "Bot \(n)"
+    }
+
+    /// Reports this room's summary to the directory when it changed.
+    private func changed() {
+        var summary = RoomSummary(
+            id: id, hostName: hostSlot.flatMap { seats[$0]?.name },
+            seats: seats.map { $0.map { (name: $0.name, isBot: $0.playedByBot) } },
+            started: game != nil, connectedHumans: connections.count, idleSince: idleSince, version: 0)
+        guard summary != lastSummary, !closed else { return }
+        summaryVersion += 1
+        summary.version = summaryVersion
+        lastSummary = summary
+        let directory = env.directory
+        Task { await directory.update(summary) }
+    }
+}

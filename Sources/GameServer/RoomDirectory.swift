@@ -1,0 +1,166 @@
+import Foundation
+import JSONCore
+import Logging
+
+/// All rooms of this instance and the lobby's subscribers. Rooms report their
+/// summaries here; the lobby's room list and the server's gauges come from them.
+public actor RoomDirectory {
+    private var rooms: [String: Room] = [:]
+    private var summaries: [String: RoomSummary] = [:]
+    private var lobby: [UInt64: Connection] = [:]
+    private var lobbyBroadcastPending = false
+    private(set) var shuttingDown = false
+    let config: ServerConfig
+    let metrics: ServerMetrics
+    let clock: WallClock
+    let logger: Logger
+
+    public struct Gauges: Sendable, Equatable {
+        public var activeRooms = 0
+        public var activeGames = 0
+        /// Humans connected to a room.
+        public var players = 0
+        public var lobbyConnections = 0
+    }
+
+    public init(config: ServerConfig, metrics: ServerMetrics, clock: WallClock, logger: Logger) {
+        self.config = config
+        self.metrics = metrics
+        self.clock = clock
+        self.logger = logger
+    }
+
+    private var environment: RoomEnvironment {
+        RoomEnvironment(config: config, metrics: metrics, clock: clock, logger: logger, directory: self)
+    }
+
+    public func gauges() -> Gauges {
+        var g = Gauges()
+        g.activeRooms = summaries.count
+        g.activeGames = summaries.values.filter(\.started).count
+        g.players = summaries.values.reduce(0) { $0 + $1.connectedHumans }
+        g.lobbyConnections = lobby.count
+        return g
+    }
+
+    func room(_ id: String) -> Room? { rooms[id] }
+
+    // MARK: - Lobby
+
+    func createRoom(hostName: String) async throws(ProtocolError) -> JoinTicket {
+        guard !shuttingDown else { throw .shuttingDown }
+        let room = Room(id: RoomID.make(), env: environment)
+        rooms[room.id] = room
+        logger.info("room created", metadata: ["room": "\(room.id)"])
+        return try await room.join(name: hostName)
+    }
+
+    func joinRoom(_ id: String, name: String) async throws(ProtocolError) -> JoinTicket {
+        guard !shuttingDown else { throw .shuttingDown }
+        guard RoomID.isPlausible(id), let room = rooms[id] else { throw .roomNotFound }
+        return try await room.join(name: name)
+    }
+
+    func addLobby(_ connection: Connection) {
+        lobby[connection.id] = connection
+        connection.send("room_list_update", roomList())
+    }
+
+    func removeLobby(_ connection: Connection) { lobby[connection.id] = nil }
+
+    func roomList() -> JSON {
+        let listed = summaries.values.filter(\.joinable).sorted { $0.id < $1.id }
+        return [
+            "rooms": .array(listed.map { summary in
+                [
+                    "room_id": .string(summary.id),
+                    "host_name": JSON(summary.hostName),
+                    "players": .array(summary.seats.map { seat in
+                        seat.map { ["name": .string($0.name), "is_bot": .bool($0.isBot)] } ?? .null
+                    }),
+                    "occupied_slots": JSON(summary.occupied),
+                    "total_slots": 4,
+                    "started": .bool(summary.started),
+                    "instance_id": .string(config.instanceID),
+                ]
+            }),
+            "timestamp": JSON(clock.now().timeIntervalSince1970),
+        ]
+    }
+
+    // MARK: - Room reports
+
+    func update(_ summary: RoomSummary) {
+        guard rooms[summary.id] != nil else { return }
+        if let old = summaries[summary.id], old.version > summary.version { return }
+        let wasListed = summaries[summary.id]?.joinable ?? false
+        summaries[summary.id] = summary
+        if wasListed || summary.joinable { scheduleLobbyBroadcast() }
+    }
+
+    func roomClosed(_ id: String) {
+        rooms[id] = nil
+        if summaries.removeValue(forKey: id) != nil { scheduleLobbyBroadcast() }
+        logger.info("room closed", metadata: ["room": "\(id)"])
+    }
+
+    /// Coalesces bursts of room changes into one lobby update per 100 ms.
+    private func scheduleLobbyBroadcast() {
+        guard !lobbyBroadcastPending, !lobby.isEmpty else { return }
+        lobbyBroadcastPending = true
+        Task {
+            try? await Task.sleep(for: .milliseconds(100))
+            self.broadcastLobby()
+        }
+    }
+
+    private func broadcastLobby() {
+        lobbyBroadcastPending = false
+        let text = messageText("room_list_update", roomList())
+        for connection in lobby.values { connection.sendText(text) }
+    }
+
+    // MARK: - Cleanup
+
+    /// Removes rooms that have had no connected human for the idle timeout.
+    func sweepIdle() async {
+        let cutoff = clock.now().addingTimeInterval(-config.roomIdleTimeout.seconds)
+        for summary in summaries.values {
+            guard let idle = summary.idleSince, idle < cutoff, let room = rooms[summary.id] else { continue }
+            logger.info("removing idle room", metadata: ["room": "\(summary.id)"])
+            await room.close(reason: "idle", message: "Room closed - nobody connected for a while")
+        }
+    }
+
+    // MARK: - Shutdown and restore
+
+    func beginShutdown(message: String, reconnectDelay: Int) async {
+        shuttingDown = true
+        let data: JSON = ["message": .string(message), "reconnect_delay": JSON(reconnectDelay)]
+        for connection in lobby.values { connection.send("server_shutdown", data) }
+        for room in rooms.values { await room.broadcastAll("server_shutdown", data) }
+    }
+
+    /// Stops all play and returns every room's state.
+    func freezeAndSnapshot() async -> [RoomSnapshot] {
+        var snapshots: [RoomSnapshot] = []
+        for room in rooms.values {
+            await room.freeze()
+            if await !room.isClosed { snapshots.append(await room.snapshot()) }
+        }
+        return snapshots.sorted { $0.id < $1.id }
+    }
+
+    func closeAllConnections() async {
+        for connection in lobby.values { connection.close(.goingAway, reason: "server restarting") }
+        for room in rooms.values { await room.closeConnections() }
+    }
+
+    func restore(_ snapshots: [RoomSnapshot]) async {
+        for snapshot in snapshots {
+            let room = Room(snapshot: snapshot, env: environment)
+            rooms[snapshot.id] = room
+            await room.resumeAfterRestore()
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+
+/// Everything the game server can be told from its command line. Defaults are the documented ones.
+public struct ServerConfig: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 5050
+    public var instanceID = ServerConfig.defaultInstanceID()
+    public var logDirectory = "./logs"
+    public var metricsInterval: Duration = .seconds(60)
+    public var stateFile = "./data/game-state.json"
+    public var shutdownGrace: Duration = .seconds(30)
+    /// How long a dropped player keeps the seat before a bot takes it.
+    public var reconnectGrace: Duration = .seconds(60)
+    /// Pause before a bot acts, so humans can follow.
+    public var botDelay: Duration = .milliseconds(800)
+    public var maxMessageBytes = 16 * 1024
+    /// Token bucket per connection: sustained messages per second and burst.
+    public var rateLimitPerSecond = 10.0
+    public var rateLimitBurst = 30.0
+    /// Rooms with no connected human for this long are removed.
+    public var roomIdleTimeout: Duration = .seconds(300)
+    /// WebSocket ping period; a peer that misses a pong is closed by the next ping.
+    public var pingInterval: Duration = .seconds(30)
+    /// Static files of the browser client; nil serves the copy bundled with the executable.
+    public var webRoot: String?
+    /// Starts the wall clock at this instant (tests of midnight rollover); nil is the real time.
+    public var clockStart: Date?
+    public var redisURL: String?
+    /// Seconds a client should wait before reconnecting after a restart notice.
+    public var reconnectDelaySeconds = 5
+
+    public init() {}
+
+    public static func defaultInstanceID() -> String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "local"
+        return host.isEmpty ? "local" : host
+    }
+
+    /// Problems that make this configuration unusable, one line each.
+    public func problems() -> [String] {
+        var problems: [String] = []
+        if !(0...65535).contains(port) { problems.append("--port must be 0-65535 (0: any free port), not \(port)") }
+        if !InstanceID.isValid(instanceID) {
+            problems.append("--instance-id must be 1-64 characters of letters, digits, '.', '_' or '-'")
+        }
+        if metricsInterval < .milliseconds(100) { problems.append("--metrics-interval must be at least 0.1 seconds") }
+        if shutdownGrace < .zero { problems.append("--shutdown-grace must not be negative") }
+        if maxMessageBytes < 256 { problems.append("--max-message-bytes must be at least 256") }
+        if rateLimitPerSecond <= 0 || rateLimitBurst < 1 { problems.append("--rate-limit must be positive") }
+        return problems
+    }
+}
+
+public enum InstanceID {
+    public static func isValid(_ id: String) -> Bool {
+        (1...64).contains(id.count) && id.unicodeScalars.allSatisfy {
+            CharacterSet.alphanumerics.contains($0) && $0.isASCII || "._-".unicodeScalars.contains($0)
+        }
+    }
+}
+
+/// The wall clock, optionally shifted so tests can start it just before a UTC midnight.
+public struct WallClock: Sendable {
+    private let offset: TimeInterval
+
+    public init(startingAt start: Date? = nil) {
+        offset = start.map { $0.timeIntervalSinceNow } ?? 0
+    }
+
+    public func now() -> Date { Date().addingTimeInterval(offset) }
+}
+
+extension Duration {
+    public var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

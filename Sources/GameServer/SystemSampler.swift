@@ -1,0 +1,89 @@
+import Foundation
+
+/// Host and process resource use from /proc. It never sleeps: CPU shares are
+/// computed from the counters' change since the previous sample (the seed's
+/// psutil call blocked for a second to get the same figure).
+struct SystemSampler {
+    struct Sample: Sendable, Equatable {
+        var cpuPercent = 0.0
+        var memoryMB = 0.0
+        var memoryPercent = 0.0
+        var processCPUPercent = 0.0
+        var rssMB = 0.0
+    }
+
+    private struct Counters {
+        var busy: UInt64
+        var total: UInt64
+        var processTicks: UInt64
+        var at: ContinuousClock.Instant
+    }
+
+    private var previous: Counters?
+    private let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+
+    init() { previous = Self.readCounters() }
+
+    mutating func sample() -> Sample {
+        var sample = Sample()
+        if let memory = Self.readMemory() {
+            sample.memoryMB = memory.usedKB / 1024
+            sample.memoryPercent = memory.totalKB > 0 ? memory.usedKB / memory.totalKB * 100 : 0
+        }
+        sample.rssMB = Self.readRSSKB() / 1024
+        if let now = Self.readCounters() {
+            if let before = previous {
+                let total = Double(now.total &- before.total)
+                if total > 0 { sample.cpuPercent = min(100, Double(now.busy &- before.busy) / total * 100) }
+                let wall = (now.at - before.at).seconds
+                if wall > 0 {
+                    sample.processCPUPercent = Double(now.processTicks &- before.processTicks) / ticksPerSecond / wall * 100
+                }
+            }
+            previous = now
+        }
+        return sample
+    }
+
+    private static func readFile(_ path: String) -> String? {
+        try? String(contentsOfFile: path, encoding: .utf8)
+    }
+
+    private static func readCounters() -> Counters? {
+        guard let stat = readFile("/proc/stat"), let line = stat.split(separator: "\n").first,
+              line.hasPrefix("cpu ") else { return nil }
+        let fields = line.split(separator: " ").dropFirst().compactMap { UInt64($0) }
+        guard fields.count >= 4 else { return nil }
+        // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+        let total = fields.prefix(8).reduce(0, +)
+        let idle = fields[3] + (fields.count > 4 ? fields[4] : 0)
+        var processTicks: UInt64 = 0
+        if let selfStat = readFile("/proc/self/stat"), let close = selfStat.lastIndex(of: ")") {
+            // Fields after the command name; utime and stime are the 14th and 15th of the whole line.
+            let rest = selfStat[selfStat.index(after: close)...].split(separator: " ")
+            if rest.count > 12, let utime = UInt64(rest[11]), let stime = UInt64(rest[12]) { processTicks = utime + stime }
+        }
+        return Counters(busy: total - idle, total: total, processTicks: processTicks, at: .now)
+    }
+
+    private static func readMemory() -> (totalKB: Double, usedKB: Double)? {
+        guard let info = readFile("/proc/meminfo") else { return nil }
+        var total: Double?, available: Double?
+        for line in info.split(separator: "\n") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard parts.count >= 2 else { continue }
+            if parts[0] == "MemTotal:" { total = Double(parts[1]) }
+            if parts[0] == "MemAvailable:" { available = Double(parts[1]) }
+        }
+        guard let total, let available else { return nil }
+        return (total, total - available)
+    }
+
+    private static func readRSSKB() -> Double {
+        guard let status = readFile("/proc/self/status") else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
+        }
+        return 0
+    }
+}

@@ -1,0 +1,170 @@
+import Foundation
+import HummingbirdWebSocket
+import JSONCore
+import Logging
+import NIOCore
+
+/// Runs one client's WebSocket: frames are assembled into messages here (not by
+/// the library) so a message over the size limit gets an `error` and the
+/// connection lives on; then each message is rate-limited, parsed and routed.
+struct WebSocketSession {
+    enum Route: Sendable {
+        case lobby
+        case room(String)
+    }
+
+    let directory: RoomDirectory
+    let metrics: ServerMetrics
+    let config: ServerConfig
+    let clock: WallClock
+    let logger: Logger
+
+    func run(route: Route, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+        let connection = Connection(metrics: metrics)
+        metrics.connectionOpened()
+        defer { metrics.connectionClosed() }
+        if case .lobby = route { await directory.addLobby(connection) }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await Self.writeQueued(connection, to: outbound) }
+            await readMessages(inbound, route: route, connection: connection)
+            connection.finish()
+        }
+        switch route {
+        case .lobby:
+            await directory.removeLobby(connection)
+        case .room(let id):
+            if let room = await directory.room(id) { await room.detach(connection) }
+        }
+    }
+
+    private static func writeQueued(_ connection: Connection, to outbound: WebSocketOutboundWriter) async {
+        for await item in connection.stream {
+            switch item {
+            case .text(let text):
+                do { try await outbound.write(.text(text)) } catch { return }
+            case .close(let code, let reason):
+                try? await outbound.close(code, reason: reason)
+                return
+            }
+        }
+    }
+
+    private func readMessages(_ inbound: WebSocketInboundStream, route: Route, connection: Connection) async {
+        var frames = inbound.makeAsyncIterator()
+        var message = ByteBuffer()
+        var size = 0
+        var isBinary = false
+        var limiter = RateLimiter(rate: config.rateLimitPerSecond, burst: config.rateLimitBurst)
+        var lastRateWarning = ContinuousClock.now - .seconds(10)
+        do {
+            while let frame = try await frames.next() {
+                switch frame.opcode {
+                case .text, .binary:
+                    message.clear()
+                    size = 0
+                    isBinary = frame.opcode == .binary
+                case .continuation:
+                    break
+                }
+                size += frame.data.readableBytes
+                if size <= config.maxMessageBytes {
+                    var data = frame.data
+                    message.writeBuffer(&data)
+                }
+                guard frame.fin else { continue }
+                metrics.messageIn()
+                guard limiter.allow() else {
+                    metrics.update { $0.rateLimited += 1 }
+                    // One warning a second at most: the warnings must not become a flood of their own.
+                    if ContinuousClock.now - lastRateWarning > .seconds(1) {
+                        lastRateWarning = .now
+                        connection.sendError(.rateLimited)
+                    } else {
+                        metrics.error()
+                    }
+                    continue
+                }
+                if size > config.maxMessageBytes {
+                    connection.sendError(.tooLarge(config.maxMessageBytes))
+                    logger.notice("oversized message", metadata: ["bytes": "\(size)", "connection": "\(connection.id)"])
+                    continue
+                }
+                if isBinary {
+                    connection.sendError(.binaryNotSupported)
+                    continue
+                }
+                guard let text = message.readableBytesView.withContiguousStorageIfAvailable({ String(validating: $0, as: UTF8.self) }) ?? String(validating: Array(message.readableBytesView), as: UTF8.self) else {
+                    connection.sendError(.invalidUTF8)
+                    continue
+                }
+                await handle(text, route: route, connection: connection)
+            }
+        } catch {
+            logger.debug("websocket closed", metadata: ["error": "\(error)", "connection": "\(connection.id)"])
+        }
+    }
+
+    private func handle(_ text: String, route: Route, connection: Connection) async {
+        let started = ContinuousClock.now
+        var event: String?
+        do {
+            let message = try InboundMessage.parse(text)
+            event = message.event
+            if message.event == "ping" {
+                connection.send("pong", [
+                    "timestamp": message.data["timestamp"] ?? .null,
+                    "server_time": JSON(clock.now().timeIntervalSince1970),
+                ])
+                return
+            }
+            switch route {
+            case .lobby: try await handleLobby(message, connection: connection)
+            case .room(let id): try await handleRoom(message, roomID: id, connection: connection)
+            }
+        } catch {
+            connection.sendError(error, event: event)
+            if error.code == "invalid_json" || error.code == "invalid_message" || error.code == "invalid_data" {
+                logger.notice("bad message", metadata: ["code": "\(error.code)", "connection": "\(connection.id)"])
+            }
+        }
+        metrics.recordLatency(milliseconds: (ContinuousClock.now - started).seconds * 1000)
+    }
+
+    private func handleLobby(_ message: InboundMessage, connection: Connection) async throws(ProtocolError) {
+        switch message.event {
+        case "request_room_list", "client_ready", "get_rooms":
+            connection.send("room_list_update", await directory.roomList())
+        case "create_room":
+            let name = try PlayerName.validate(try message.string("player_name"))
+            let ticket = try await directory.createRoom(hostName: name)
+            connection.send("room_created", [
+                "room_id": .string(ticket.roomID), "host_name": .string(name), "player_name": .string(name),
+                "assigned_slot": JSON(ticket.slot + 1), "token": .string(ticket.token),
+                "instance_id": .string(config.instanceID), "success": true,
+            ])
+        case "join_room":
+            let roomID = try message.string("room_id")
+            let name = try PlayerName.validate(try message.string("player_name"))
+            let ticket = try await directory.joinRoom(roomID, name: name)
+            connection.send("room_joined", [
+                "room_id": .string(ticket.roomID), "player_name": .string(name),
+                "assigned_slot": JSON(ticket.slot + 1), "token": .string(ticket.token),
+                "instance_id": .string(config.instanceID), "success": true,
+            ])
+        default:
+            throw .unknownEvent(message.event)
+        }
+    }
+
+    private func handleRoom(_ message: InboundMessage, roomID: String, connection: Connection) async throws(ProtocolError) {
+        guard let room = await directory.room(roomID) else { throw .roomNotFound }
+        if message.event == "client_ready" {
+            guard let token = try message.optionalString("token") else {
+                throw .invalidData("'token' (from room_created or room_joined) is required.")
+            }
+            try await room.attach(connection, token: token)
+        } else {
+            try await room.handle(message, from: connection)
+        }
+    }
+}

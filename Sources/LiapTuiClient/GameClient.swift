@@ -1,0 +1,234 @@
+import Foundation
+import HTTPTypes
+import HummingbirdWSClient
+import JSONCore
+import Logging
+import NIOCore
+import NIOWebSocket
+import Synchronization
+
+/// A Liap Tui WebSocket client: sends `{"event", "data"}` messages and hands
+/// back what the server sends, in order. Used by the tests and by liaptui-load.
+public final class GameClient: Sendable {
+    public enum ClientError: Error, CustomStringConvertible {
+        case connectFailed(String)
+        case timeout(String)
+        case closed(String)
+
+        public var description: String {
+            switch self {
+            case .connectFailed(let s): return "connect failed: \(s)"
+            case .timeout(let s): return "timed out \(s)"
+            case .closed(let s): return "connection closed \(s)"
+            }
+        }
+    }
+
+    enum Outbound: Sendable {
+        case text(String)
+        case binary([UInt8])
+        case close
+    }
+
+    private struct State {
+        var opened: CheckedContinuation<Void, Error>?
+        var isOpen = false
+        var isClosed = false
+        var closeCode: Int?
+        var failure: String?
+        var task: Task<Void, Never>?
+    }
+
+    public let url: String
+    private let inbox = Inbox()
+    private let state = Mutex(State())
+    private let outbound: AsyncStream<Outbound>.Continuation
+    private let outboundStream: AsyncStream<Outbound>
+    /// Every message received so far, for assertions after the fact.
+    public let history = Mutex<[JSON]>([])
+
+    private init(url: String) {
+        self.url = url
+        (outboundStream, outbound) = AsyncStream.makeStream(of: Outbound.self)
+    }
+
+    /// Connects, or throws when the server refuses or does not answer within `timeout`.
+    public static func connect(url: String, cookie: String? = nil, timeout: Duration = .seconds(10),
+                               logger: Logger = Logger(label: "liaptui-client")) async throws -> GameClient {
+        let client = GameClient(url: url)
+        var headers = HTTPFields()
+        if let cookie { headers[.cookie] = cookie }
+        let configuration = WebSocketClientConfiguration(maxFrameSize: 1 << 21, additionalHeaders: headers)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await withCheckedThrowingContinuation { continuation in
+                    client.state.withLock { $0.opened = continuation }
+                    let task = Task { await client.run(configuration: configuration, logger: logger) }
+                    client.state.withLock { $0.task = task }
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw ClientError.timeout("connecting to \(url)")
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+        return client
+    }
+
+    private func run(configuration: WebSocketClientConfiguration, logger: Logger) async {
+        do {
+            let frame = try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) { inbound, outbound, _ in
+                self.didOpen()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await item in self.outboundStream {
+                            switch item {
+                            case .text(let text): try await outbound.write(.text(text))
+                            case .binary(let bytes): try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
+                            case .close:
+                                try await outbound.close(.normalClosure, reason: nil)
+                                return
+                            }
+                        }
+                    }
+                    for try await message in inbound.messages(maxSize: 1 << 22) {
+                        guard case .text(let text) = message, let json = try? JSONParser.parse(text) else { continue }
+                        self.history.withLock { $0.append(json) }
+                        await self.inbox.push(json)
+                    }
+                    group.cancelAll()
+                }
+            }
+            finish(code: frame.map { Int(UInt16(webSocketErrorCode: $0.closeCode)) }, failure: nil)
+        } catch {
+            finish(code: nil, failure: "\(error)")
+        }
+    }
+
+    private func didOpen() {
+        let continuation = state.withLock { s -> CheckedContinuation<Void, Error>? in
+            s.isOpen = true
+            defer { s.opened = nil }
+            return s.opened
+        }
+        continuation?.resume()
+    }
+
+    private func finish(code: Int?, failure: String?) {
+        let continuation = state.withLock { s -> CheckedContinuation<Void, Error>? in
+            s.isClosed = true
+            s.closeCode = code
+            s.failure = failure
+            defer { s.opened = nil }
+            return s.opened
+        }
+        continuation?.resume(throwing: ClientError.connectFailed(failure ?? "closed during the handshake"))
+        outbound.finish()
+        Task { await inbox.close() }
+    }
+
+    public var isClosed: Bool { state.withLock { $0.isClosed } }
+    /// The close code the server sent, once closed.
+    public var closeCode: Int? { state.withLock { $0.closeCode } }
+
+    public func send(_ event: String, _ data: JSON = [:]) {
+        sendRaw(JSON.object(["event": .string(event), "data": data]).text)
+    }
+
+    public func sendRaw(_ text: String) { outbound.yield(.text(text)) }
+    public func sendBinary(_ bytes: [UInt8]) { outbound.yield(.binary(bytes)) }
+    public func close() { outbound.yield(.close) }
+
+    /// The next message, or nil after `timeout` or once the connection has closed.
+    public func next(timeout: Duration) async -> JSON? {
+        await inbox.next(timeout: timeout)
+    }
+
+    /// Reads messages until one with `event` (and satisfying `condition`) arrives.
+    @discardableResult
+    public func waitFor(_ event: String, timeout: Duration = .seconds(10),
+                        where condition: (JSON) -> Bool = { _ in true }) async throws -> JSON {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            guard let message = await next(timeout: deadline - .now) else { break }
+            if message["event"]?.string == event, let data = message["data"], condition(data) { return data }
+        }
+        if isClosed { throw ClientError.closed("while waiting for '\(event)' (code \(closeCode.map(String.init) ?? "none"))") }
+        throw ClientError.timeout("waiting for '\(event)'")
+    }
+
+    /// Waits until the server has closed the connection.
+    public func waitUntilClosed(timeout: Duration = .seconds(10)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !isClosed && ContinuousClock.now < deadline { _ = await next(timeout: .milliseconds(50)) }
+        guard isClosed else { throw ClientError.timeout("waiting for the connection to close") }
+    }
+}
+
+/// Received messages waiting to be read. A read that times out leaves nothing
+/// behind: the waiter is withdrawn, and a message that raced it is returned.
+actor Inbox {
+    private var queue: [JSON] = []
+    private var head = 0
+    private var waiter: (id: UInt64, continuation: CheckedContinuation<JSON?, Never>)?
+    private var closed = false
+    private var nextID: UInt64 = 0
+
+    func push(_ message: JSON) {
+        if let waiter {
+            self.waiter = nil
+            waiter.continuation.resume(returning: message)
+        } else {
+            queue.append(message)
+        }
+    }
+
+    func close() {
+        closed = true
+        waiter?.continuation.resume(returning: nil)
+        waiter = nil
+    }
+
+    private func take(id: UInt64) async -> JSON? {
+        if head < queue.count {
+            defer {
+                head += 1
+                if head > 256 { queue.removeFirst(head); head = 0 }
+            }
+            return queue[head]
+        }
+        if closed { return nil }
+        return await withCheckedContinuation { waiter = (id, $0) }
+    }
+
+    private func withdraw(id: UInt64) {
+        guard let waiter, waiter.id == id else { return }
+        self.waiter = nil
+        waiter.continuation.resume(returning: nil)
+    }
+
+    private func newID() -> UInt64 {
+        nextID += 1
+        return nextID
+    }
+
+    nonisolated func next(timeout: Duration) async -> JSON? {
+        let id = await newID()
+        return await withTaskGroup(of: JSON?.self) { group in
+            group.addTask { await self.take(id: id) }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                await self.withdraw(id: id)
+                return nil
+            }
+            var result: JSON?
+            for await value in group where value != nil {
+                result = value
+                group.cancelAll()
+            }
+            return result
+        }
+    }
+}

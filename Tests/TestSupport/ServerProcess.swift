@@ -1,0 +1,158 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Synchronization
+
+/// A built executable of this package, started as a real child process.
+/// Output (stdout and stderr) is collected for assertions and failure reports.
+public final class ChildProcess: @unchecked Sendable {
+    public let process = Process()
+    private let output = OutputBuffer()
+    private let pipe = Pipe()
+
+    /// The folder holding this package's built executables.
+    public static var binDirectory: URL {
+        if let dir = ProcessInfo.processInfo.environment["LIAPTUI_BIN_DIR"] { return URL(fileURLWithPath: dir) }
+        // Test bundles run from .build/<triple>/debug, next to the executables.
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: url.appendingPathComponent("game-server").path), url.path != "/" {
+            url = url.deletingLastPathComponent()
+        }
+        return url
+    }
+
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], directory: URL? = nil) {
+        let path = executable.hasPrefix("/") ? executable : ChildProcess.binDirectory.appendingPathComponent(executable).path
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        if let directory { process.currentDirectoryURL = directory }
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let output = output
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { output.append(String(decoding: data, as: UTF8.self)) }
+        }
+    }
+
+    public func start() throws { try process.run() }
+
+    public var log: String { output.text }
+    public var isRunning: Bool { process.isRunning }
+    public var pid: Int32 { process.processIdentifier }
+
+    public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    /// Waits for the process to exit and returns its status; nil on timeout.
+    @discardableResult
+    public func wait(timeout: Duration = .seconds(30)) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        guard !process.isRunning else { return nil }
+        try? await Task.sleep(for: .milliseconds(50))  // let the last output arrive
+        return process.terminationStatus
+    }
+
+    /// Waits until the output contains `text`; returns the output.
+    @discardableResult
+    public func waitForOutput(_ text: String, timeout: Duration = .seconds(30)) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let current = log
+            if current.contains(text) { return current }
+            if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestFailure("'\(text)' did not appear in the output of \(process.executableURL!.lastPathComponent):\n\(log.suffix(3000))")
+    }
+
+    public func stop() {
+        if process.isRunning { signal(SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+final class OutputBuffer: Sendable {
+    private let value = Mutex("")
+    func append(_ text: String) { value.withLock { $0 += text } }
+    var text: String { value.withLock { $0 } }
+}
+
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A running `game-server` on a free loopback port, in its own temporary folder.
+public final class GameServerProcess: @unchecked Sendable {
+    public let child: ChildProcess
+    public let directory: URL
+    public private(set) var port = 0
+    public let instanceID: String
+
+    public var logDirectory: URL { directory.appendingPathComponent("logs") }
+    public var stateFile: URL { directory.appendingPathComponent("state.json") }
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    public func wsURL(_ path: String) -> String { "ws://127.0.0.1:\(port)\(path)" }
+
+    /// Starts the server with fast test settings; `arguments` override or add flags.
+    public init(directory: URL? = nil, instanceID: String = "test-1", requestedPort: Int = 0, arguments: [String] = [],
+                environment: [String: String] = [:]) async throws {
+        self.directory = directory ?? TemporaryDirectory.make("game-server")
+        self.instanceID = instanceID
+        let defaults = [
+            "--host", "127.0.0.1", "--port", String(requestedPort), "--instance-id", instanceID,
+            "--log-dir", self.directory.appendingPathComponent("logs").path,
+            "--state-file", self.directory.appendingPathComponent("state.json").path,
+            "--bot-delay-ms", "5", "--metrics-interval", "1", "--shutdown-grace", "1", "--rate-limit", "1000",
+        ]
+        child = ChildProcess("game-server", defaults + arguments, environment: environment)
+        try child.start()
+        let log = try await child.waitForOutput("listening")
+        let portLine = log.split(separator: "\n").last { $0.contains("listening") }!
+        guard let match = portLine.firstRange(of: "port=") else { throw TestFailure("no port in: \(portLine)") }
+        port = Int(portLine[match.upperBound...].prefix { $0.isNumber })!
+    }
+
+    public func stop() { child.stop() }
+    deinit { child.stop() }
+}
+
+public enum TemporaryDirectory {
+    public static func make(_ name: String) -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("liaptui-\(name)-\(UUID().uuidString.prefix(8))")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+/// Minimal HTTP for tests: status, headers and body of a GET.
+public enum HTTP {
+    public struct Reply: Sendable {
+        public let status: Int
+        public let headers: [String: String]
+        public let body: String
+    }
+
+    public static func get(_ url: String, headers: [String: String] = [:], timeout: TimeInterval = 10) async throws -> Reply {
+        var request = URLRequest(url: URL(string: url)!, timeoutInterval: timeout)
+        for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
+        return try await send(request)
+    }
+
+    public static func send(_ request: URLRequest) async throws -> Reply {
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = response as! HTTPURLResponse
+        var headers: [String: String] = [:]
+        for (k, v) in http.allHeaderFields { headers[String(describing: k).lowercased()] = String(describing: v) }
+        return Reply(status: http.statusCode, headers: headers, body: String(decoding: data, as: UTF8.self))
+    }
+}
