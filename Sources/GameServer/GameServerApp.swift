@@ -80,7 +80,7 @@ public struct GameServerApp: Sendable {
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "liaptui-game-server"),
             onServerRunning: { [logger] channel in
                 // Tests (and scripts) started with --port 0 read the real port from this line.
-                logger.notice("listening", metadata: ["port": "\(channel.localAddress?.port ?? 0)"])
+                logger.notice("accepting connections", metadata: ["port": "\(channel.localAddress?.port ?? 0)"])
             },
             logger: logger)
     }

@@ -443,7 +443,7 @@ actor Room {
             // Mid-game the seat stays (the game needs four), played by a bot from now on.
             seats[slot] = SeatState(name: seat.name, kind: .bot)
             broadcast("player_left", ["player_name": .string(seat.name), "slot": JSON(slot + 1), "replaced_by_bot": true])
-            afterHumanLeft(slot)
+            afterHumanLeft(slot, name: seat.name)
             guard !closed else { return }
             broadcast("room_update", roomState())
             broadcastState()
@@ -462,14 +462,14 @@ actor Room {
         if announce {
             broadcast("player_left", ["player_name": .string(seat.name), "slot": JSON(slot + 1), "reason": .string(reason)])
         }
-        if seat.kind == .human { afterHumanLeft(slot) }
+        if seat.kind == .human { afterHumanLeft(slot, name: seat.name) }
         guard !closed else { return }
         if announce { broadcast("room_update", roomState()) }
         changed()
     }
 
     /// A human is gone: hand the room to the next human, or close it when none is left.
-    private func afterHumanLeft(_ slot: Int) {
+    private func afterHumanLeft(_ slot: Int, name: String) {
         let humans = (1..<Game.seats).map { (slot + $0) % Game.seats }.filter { seats[$0]?.kind == .human }
         if connections.isEmpty && idleSince == nil { idleSince = env.clock.now() }
         guard slot == hostSlot else {
@@ -480,9 +480,8 @@ actor Room {
             close(reason: "host_left", message: "Room closed - host left")
             return
         }
-        let old = seats[slot]?.name
         hostSlot = next
-        broadcast("host_changed", ["old_host": JSON(old), "new_host": .string(seats[next]!.name), "reason": "host_left"])
+        broadcast("host_changed", ["old_host": .string(name), "new_host": .string(seats[next]!.name), "reason": "host_left"])
     }
 
     /// Closes the room: everyone is told, and the lobby forgets it.

@@ -47,7 +47,7 @@ public enum Players {
 
     /// Plays legal moves (AutoPlayer) until `game_ended`, or until `stop` says so.
     @discardableResult
-    public static func play(_ client: GameClient, timeout: Duration = .seconds(120),
+    public static func play(_ client: GameClient, timeout: Duration = .seconds(120), thinkTime: Duration = .zero,
                             stop: (JSON) -> Bool = { _ in false }) async throws -> GameRecord {
         var record = GameRecord()
         var actedOn = -1
@@ -69,6 +69,7 @@ public enum Players {
             // Act on a state only once, and only on states newer than the one acted on.
             if sequence > actedOn, let move = AutoPlayer.move(for: data) {
                 actedOn = sequence
+                if thinkTime > .zero { try await Task.sleep(for: thinkTime) }
                 client.send(move.event, move.data)
                 record.moves += 1
             }

@@ -116,8 +116,8 @@ public final class GameServerProcess: @unchecked Sendable {
         ]
         child = ChildProcess("game-server", defaults + arguments, environment: environment)
         try child.start()
-        let log = try await child.waitForOutput("listening")
-        let portLine = log.split(separator: "\n").last { $0.contains("listening") }!
+        let log = try await child.waitForOutput("accepting connections")
+        let portLine = log.split(separator: "\n").last { $0.contains("accepting connections") }!
         guard let match = portLine.firstRange(of: "port=") else { throw TestFailure("no port in: \(portLine)") }
         port = Int(portLine[match.upperBound...].prefix { $0.isNumber })!
     }

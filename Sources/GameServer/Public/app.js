@@ -22,6 +22,7 @@ let roomState = null;
 let gameState = null;
 let selected = new Set();
 let shutdownNotice = null;
+let showingResult = false;  // the game-over panel stays until the player goes back to the room
 
 function wsURL(path) {
   return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
@@ -171,7 +172,7 @@ function onRoomMessage({ event, data }) {
     case "room_update":
       roomState = data;
       banner(null);
-      if (!data.started) { gameState = null; renderRoom(); }
+      if (!data.started && !showingResult) { gameState = null; renderRoom(); }
       break;
     case "phase_change":
       gameState = data;
@@ -179,6 +180,7 @@ function onRoomMessage({ event, data }) {
       renderGame();
       break;
     case "game_started":
+      showingResult = false;
       $("game-over").hidden = true;
       $("last-turn").textContent = "";
       break;
@@ -191,6 +193,7 @@ function onRoomMessage({ event, data }) {
       toast(`Round ${data.round} scored.`);
       break;
     case "game_ended":
+      showingResult = true;
       $("game-over").hidden = false;
       $("game-over-title").textContent = data.message;
       $("game-over-scores").textContent = Object.entries(data.final_scores).map(([n, s]) => `${n}: ${s}`).join(" · ");
@@ -253,7 +256,12 @@ function renderRoom() {
 $("start-game").onclick = () => send(roomSocket, "start_game");
 $("leave-room").onclick = () => send(roomSocket, "leave_room");
 $("leave-game").onclick = () => { if (confirm("Leave the game? A bot will play your seat.")) send(roomSocket, "leave_room"); };
-$("back-to-room").onclick = () => { $("game-over").hidden = true; if (roomState) renderRoom(); };
+$("back-to-room").onclick = () => {
+  showingResult = false;
+  gameState = null;
+  $("game-over").hidden = true;
+  if (roomState) renderRoom();
+};
 
 // ---------- Game ----------
 
@@ -265,7 +273,7 @@ function pieceButton(kind, index) {
   button.dataset.index = index;
   button.title = `${name} ${color} (${POINTS[kind]} points)`;
   button.append(el("span", (GLYPHS[name] || ["?", "?"])[color === "RED" ? 0 : 1], "glyph"));
-  button.append(el("span", POINTS[kind], "pts"));
+  button.append(el("span", `${name.slice(0, 3)} ${POINTS[kind]}`, "pts"));
   return button;
 }
 
@@ -273,6 +281,7 @@ function renderGame() {
   const g = gameState;
   if (!g) return;
   show("game-view");
+  document.body.dataset.sequence = g.sequence;  // lets automated clients wait for their move to land
   const data = g.phase_data || {};
   $("round-number").textContent = g.round;
   $("phase-name").textContent = g.phase;
