@@ -77,12 +77,12 @@ public actor MetricsWriter {
         return record
     }
 
-    /// The seed's logger thresholds.
+    /// The seed's logger: an ALERT line when the host is hot (thresholds 80% CPU, 85% memory by default).
     private func logAlerts(_ record: MetricsRecord) {
-        if record.cpuPercent > 80 {
+        if record.cpuPercent > config.alertCPUPercent {
             logger.warning("ALERT: High CPU usage: \(String(format: "%.1f", record.cpuPercent))%")
         }
-        if record.memoryPercent > 85 {
+        if record.memoryPercent > config.alertMemoryPercent {
             logger.warning("ALERT: High memory usage: \(String(format: "%.1f", record.memoryPercent))%")
         }
     }

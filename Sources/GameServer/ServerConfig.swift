@@ -26,6 +26,9 @@ public struct ServerConfig: Sendable {
     /// Starts the wall clock at this instant (tests of midnight rollover); nil is the real time.
     public var clockStart: Date?
     public var redisURL: String?
+    /// The seed logger's ALERT thresholds, in percent.
+    public var alertCPUPercent = 80.0
+    public var alertMemoryPercent = 85.0
     /// Seconds a client should wait before reconnecting after a restart notice.
     public var reconnectDelaySeconds = 5
 

@@ -1,10 +1,10 @@
 import ArgumentParser
 
-struct Bench: ParsableCommand {
+@main
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "liaptui-bench",
         abstract: "Benchmarks whose figures are in docs/PERFORMANCE.md. Build with -c release.",
-        subcommands: [EngineBenchmark.self, BotStrengthBenchmark.self])
+        subcommands: [EngineBenchmark.self, BotStrengthBenchmark.self, MetricsTickBenchmark.self, IdleServerBenchmark.self])
 }
 
-Bench.main()
