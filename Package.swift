@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "game-server", targets: ["game-server"]),
+        .executable(name: "metrics-agent", targets: ["metrics-agent"]),
         .executable(name: "liaptui-bench", targets: ["liaptui-bench"]),
         .library(name: "GameEngine", targets: ["GameEngine"]),
         .library(name: "MetricsSchema", targets: ["MetricsSchema"]),
@@ -56,6 +57,22 @@ let package = Package(
         .executableTarget(
             name: "game-server",
             dependencies: ["GameServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .target(
+            name: "MetricsAgent",
+            dependencies: [
+                "MetricsSchema", "JSONCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .executableTarget(
+            name: "metrics-agent",
+            dependencies: ["MetricsAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "liaptui-bench",
             dependencies: [
@@ -63,7 +80,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "GameEngineTests", dependencies: ["GameEngine"]),
-        .target(name: "TestSupport", dependencies: ["JSONCore", "LiapTuiClient"], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport",
+            dependencies: ["JSONCore", "LiapTuiClient", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Tests/TestSupport"),
+        .testTarget(
+            name: "MetricsAgentTests",
+            dependencies: ["MetricsAgent", "MetricsSchema", "JSONCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "GameServerTests",
             dependencies: ["GameServer", "GameEngine", "MetricsSchema", "JSONCore", "LiapTuiClient", "TestSupport"]),

@@ -1,4 +1,5 @@
 import Foundation
+import MetricsSchema
 import JSONCore
 import NIOWebSocket
 import Synchronization

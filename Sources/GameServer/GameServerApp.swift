@@ -1,4 +1,5 @@
 import Foundation
+import MetricsSchema
 import Hummingbird
 import HummingbirdWebSocket
 import Logging

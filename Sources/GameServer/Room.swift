@@ -1,4 +1,5 @@
 import Foundation
+import MetricsSchema
 import GameEngine
 import JSONCore
 import Logging

@@ -1,4 +1,5 @@
 import Foundation
+import MetricsSchema
 
 /// Everything the game server can be told from its command line. Defaults are the documented ones.
 public struct ServerConfig: Sendable {
@@ -71,10 +72,4 @@ public struct WallClock: Sendable {
     }
 
     public func now() -> Date { Date().addingTimeInterval(offset) }
-}
-
-extension Duration {
-    public var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MetricsSchema
 
 /// Host and process resource use from /proc. It never sleeps: CPU shares are
 /// computed from the counters' change since the previous sample (the seed's

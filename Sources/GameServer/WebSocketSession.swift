@@ -1,4 +1,5 @@
 import Foundation
+import MetricsSchema
 import HummingbirdWebSocket
 import JSONCore
 import Logging

@@ -1,0 +1,61 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import JSONCore
+import MetricsSchema
+
+/// The agent's HTTP endpoints.
+struct AgentHTTP {
+    let app: MetricsAgentApp
+
+    func application() -> some ApplicationProtocol {
+        let router = Router()
+        if let token = app.config.authToken { router.middlewares.add(TokenAuthMiddleware(token: token)) }
+        let stats = app.stats
+        router.get("/api/health") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"],
+                     body: .init(byteBuffer: ByteBuffer(string: JSON.object(["status": "healthy"]).text)))
+        }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: stats.prometheus())))
+        }
+        let logger = app.logger
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(app.config.listenHost, port: app.config.listenPort), serverName: "metrics-agent"),
+            onServerRunning: { channel in
+                logger.notice("accepting connections", metadata: ["port": "\(channel.localAddress?.port ?? 0)"])
+            },
+            logger: app.logger)
+    }
+}
+
+/// Requires `Authorization: Bearer <token>` (or `?token=<token>` for links and the browser) when a token is configured.
+struct TokenAuthMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.uri.path == "/api/health" { return try await next(request, context) }
+        let bearer = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+        let query = request.uri.queryParameters.get("token")
+        let cookie = request.cookies["agent_token"]?.value
+        guard [bearer, query, cookie].contains(where: { $0.map { constantTimeEqual($0, token) } ?? false }) else {
+            return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer", .contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(string: #"{"error":"a valid token is required"}"#)))
+        }
+        var response = try await next(request, context)
+        if query != nil && cookie == nil {
+            response.headers.append(HTTPField(name: .setCookie, value: "agent_token=\(token); Path=/; HttpOnly; SameSite=Strict"))
+        }
+        return response
+    }
+}
+
+func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    guard x.count == y.count else { return false }
+    var diff: UInt8 = 0
+    for i in 0..<x.count { diff |= x[i] ^ y[i] }
+    return diff == 0
+}

@@ -1,0 +1,84 @@
+import Foundation
+import MetricsSchema
+import Synchronization
+
+/// The agent's own metrics, shared between the ingest loop and the HTTP endpoints.
+public final class AgentStats: Sendable {
+    public struct Snapshot: Sendable {
+        public var ingest = IngestCounts()
+        public var filesTracked = 0
+        public var newestTimestampMS: Int64?
+        public var lastIngestAt: Date?
+        public var errors = 0
+        public var startedAt = Date()
+    }
+
+    private let state = Mutex(Snapshot())
+
+    public init() {}
+
+    public var snapshot: Snapshot { state.withLock { $0 } }
+
+    func update(from tailer: Tailer) {
+        state.withLock {
+            $0.ingest = tailer.totals
+            $0.filesTracked = tailer.filesTracked
+            $0.newestTimestampMS = tailer.newestTimestampMS ?? $0.newestTimestampMS
+            $0.lastIngestAt = tailer.lastIngestAt ?? $0.lastIngestAt
+        }
+    }
+
+    func error() { state.withLock { $0.errors += 1 } }
+
+    /// The agent's own series in Prometheus text format.
+    func prometheus(now: Date = Date()) -> String {
+        let s = snapshot
+        var text = PrometheusText()
+        text.add("metricsagent_lines_ingested_total", .counter, "Metrics lines stored.", Double(s.ingest.ingested))
+        text.add("metricsagent_lines_quarantined_total", .counter, "Bad lines put in quarantine.", Double(s.ingest.quarantined))
+        text.add("metricsagent_duplicate_lines_total", .counter, "Lines dropped because their (instance, timestamp) was stored.", Double(s.ingest.duplicates))
+        text.add("metricsagent_bytes_read_total", .counter, "Bytes of complete lines consumed.", Double(s.ingest.bytes))
+        text.add("metricsagent_files_tracked", .gauge, "Metrics files (live and rotated) in the log folders.", Double(s.filesTracked))
+        text.add("metricsagent_errors_total", .counter, "Ingest or database errors (retried).", Double(s.errors))
+        if let newest = s.newestTimestampMS {
+            text.add("metricsagent_newest_line_timestamp_seconds", .gauge, "Timestamp of the newest line stored.", Double(newest) / 1000)
+            text.add("metricsagent_lag_seconds", .gauge, "Age of the newest line stored.", now.timeIntervalSince1970 - Double(newest) / 1000)
+        }
+        if let last = s.lastIngestAt {
+            text.add("metricsagent_last_ingest_timestamp_seconds", .gauge, "When lines were last stored.", last.timeIntervalSince1970)
+        }
+        text.add("metricsagent_uptime_seconds", .gauge, "Seconds since the agent started.", now.timeIntervalSince(s.startedAt))
+        return text.output
+    }
+}
+
+/// Shows backfill progress: a bar on a terminal, a plain line every few seconds otherwise.
+public struct ProgressReporter {
+    let total: Int64
+    let isTerminal: Bool
+    let write: (String) -> Void
+    private var lastPrint = ContinuousClock.now - .seconds(10)
+    private let started = ContinuousClock.now
+
+    public init(total: Int64, isTerminal: Bool = isatty(STDERR_FILENO) == 1, write: @escaping (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
+        self.total = max(total, 1)
+        self.isTerminal = isTerminal
+        self.write = write
+    }
+
+    public mutating func update(bytes: Int64, lines: Int, final: Bool = false) {
+        let now = ContinuousClock.now
+        guard final || now - lastPrint >= (isTerminal ? .milliseconds(100) : .seconds(2)) else { return }
+        lastPrint = now
+        let fraction = min(1, Double(bytes) / Double(total))
+        let rate = Double(lines) / max(0.001, (now - started).seconds)
+        if isTerminal {
+            let width = 30
+            let filled = Int(fraction * Double(width))
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            write(String(format: "\rbackfill [%@] %3.0f%% %d lines %.0f lines/s", bar, fraction * 100, lines, rate) + (final ? "\n" : ""))
+        } else {
+            write(String(format: "backfill: %.0f%% (%d lines, %.0f lines/s)\n", fraction * 100, lines, rate))
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import GRDB
+import Hummingbird
+import Logging
+import MetricsSchema
+import ServiceLifecycle
+
+/// The sidecar: backfills, then tails the metrics files into the store and
+/// serves the API, dashboard and /metrics.
+public final class MetricsAgentApp: Sendable {
+    public let config: AgentConfig
+    public let logger: Logger
+    public let store: Store
+    public let stats = AgentStats()
+    private let lock: AgentLock
+    /// Blocking work (file reads, SQLite writes) runs here, off the async threads that serve HTTP.
+    private let worker = DispatchQueue(label: "metrics-agent.ingest")
+
+    public init(config: AgentConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        lock = try AgentLock(databasePath: config.databasePath)
+        store = try Store(path: config.databasePath)
+    }
+
+    /// Ingests everything not yet ingested and returns what it did (`ingest --once`).
+    public func ingestOnce(showProgress: Bool = true) throws -> IngestCounts {
+        let tailer = Tailer(store: store, config: config.tailer, logger: logger)
+        var reporter = ProgressReporter(total: tailer.pendingBytes())
+        let counts = try tailer.scan { so in if showProgress { reporter.update(bytes: so.bytes, lines: so.ingested) } }
+        if showProgress && counts.ingested + counts.quarantined > 0 {
+            reporter.update(bytes: counts.bytes, lines: counts.ingested, final: true)
+        }
+        stats.update(from: tailer)
+        return counts
+    }
+
+    public func run() async throws {
+        let tailer = Tailer(store: store, config: config.tailer, logger: logger)
+        let ingest = IngestService(app: self, tailer: tailer)
+        let http = AgentHTTP(app: self).application()
+        var groupConfig = ServiceGroupConfiguration(services: [http, ingest], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        groupConfig.maximumGracefulShutdownDuration = .seconds(10)
+        logger.notice("metrics agent starting", metadata: [
+            "log_dirs": "\(config.tailer.directories.joined(separator: ","))", "db": "\(config.databasePath)",
+            "listen": "\(config.listenHost):\(config.listenPort)",
+        ])
+        try await ServiceGroup(configuration: groupConfig).run()
+        logger.notice("metrics agent stopped")
+    }
+
+    /// Runs blocking work on the ingest thread.
+    func onWorker<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            worker.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+}
+
+/// Backfills at start (oldest first, with progress), then reads new lines every poll interval.
+struct IngestService: Service, @unchecked Sendable {
+    let app: MetricsAgentApp
+    // Used only on the app's ingest thread.
+    let tailer: Tailer
+
+    func run() async throws {
+        let tailer = tailer, app = app
+        try await cancelWhenGracefulShutdown {
+            let backfill = try await app.onWorker {
+                var reporter = ProgressReporter(total: tailer.pendingBytes())
+                let counts = try tailer.scan { reporter.update(bytes: $0.bytes, lines: $0.ingested) }
+                if counts.ingested + counts.quarantined > 0 { reporter.update(bytes: counts.bytes, lines: counts.ingested, final: true) }
+                app.stats.update(from: tailer)
+                return counts
+            }
+            app.logger.notice("backfill done", metadata: [
+                "ingested": "\(backfill.ingested)", "quarantined": "\(backfill.quarantined)", "files": "\(backfill.files)",
+            ])
+            var failures = 0
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: failures == 0 ? app.config.pollInterval : .seconds(min(30, 1 << min(failures, 5))))
+                } catch { return }
+                do {
+                    try await app.onWorker {
+                        try tailer.scan()
+                        app.stats.update(from: tailer)
+                    }
+                    failures = 0
+                } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
+                    throw Store.OpenError.damaged(path: app.store.path, detail: error.message ?? "\(error.resultCode)")
+                } catch {
+                    // Busy beyond the timeout, disk full, a file vanishing mid-read: log, count, retry later.
+                    failures += 1
+                    app.stats.error()
+                    app.logger.error("ingest failed; retrying", metadata: ["error": "\(error)", "attempt": "\(failures)"])
+                }
+            }
+        }
+    }
+}

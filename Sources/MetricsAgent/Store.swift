@@ -1,0 +1,130 @@
+import Foundation
+import GRDB
+import MetricsSchema
+
+/// The agent's SQLite database: raw samples, read positions, quarantine,
+/// rollups, alert state and outbox. Read positions live in the same database
+/// as the rows, so one transaction commits both: that is what makes ingestion
+/// exactly-once.
+public final class Store: Sendable {
+    public let pool: DatabasePool
+    public let path: String
+
+    /// The metric columns of `samples`, fixed by migration v1 (later metrics need a migration).
+    static let v1MetricColumns = [
+        "cpu_percent", "memory_percent", "memory_mb", "process_cpu_percent", "rss_mb", "connections",
+        "active_rooms", "active_games", "players", "messages_in", "messages_out", "games_started",
+        "games_finished", "errors", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms",
+        "actions", "uptime_s", "interval_s", "write_errors",
+    ]
+
+    public enum OpenError: Error, CustomStringConvertible {
+        case damaged(path: String, detail: String)
+        case unusable(path: String, detail: String)
+
+        public var description: String {
+            switch self {
+            case .damaged(let path, let detail):
+                return "database \(path) is damaged (\(detail)). Recovery: stop the agent, move the file aside, and run "
+                    + "`metrics-agent ingest --once` to rebuild it from the JSONL files, or restore a backup "
+                    + "(docs/OPERATIONS.md, \"Recovering the agent database\")."
+            case .unusable(let path, let detail):
+                return "cannot open database \(path): \(detail)"
+            }
+        }
+    }
+
+    public init(path: String, readonly: Bool = false) throws {
+        self.path = path
+        var config = Configuration()
+        // Another process holding the write lock (a backup, sqlite3 by hand) makes us wait, not fail.
+        config.busyMode = .timeout(60)
+        config.readonly = readonly
+        config.prepareDatabase { db in
+            // WAL + NORMAL: a killed process never loses a committed transaction.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        do {
+            if !readonly {
+                try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent.isEmpty
+                    ? "." : (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            }
+            pool = try DatabasePool(path: path, configuration: config)
+            if !readonly { try Store.migrator.migrate(pool) }
+            try pool.read { db in _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
+        } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {
+            throw OpenError.damaged(path: path, detail: error.message ?? "\(error.resultCode)")
+        } catch let error as DatabaseError {
+            throw OpenError.unusable(path: path, detail: error.message ?? "\(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: samples, streams, quarantine") { db in
+            try db.execute(sql: """
+                CREATE TABLE streams (
+                    id INTEGER PRIMARY KEY,
+                    fingerprint BLOB NOT NULL UNIQUE,
+                    committed_offset INTEGER NOT NULL DEFAULT 0,
+                    last_path TEXT NOT NULL,
+                    lines INTEGER NOT NULL DEFAULT 0,
+                    first_seen_ms INTEGER NOT NULL,
+                    last_ingest_ms INTEGER
+                );
+                CREATE TABLE file_observations (
+                    device INTEGER NOT NULL,
+                    inode INTEGER NOT NULL,
+                    stream_id INTEGER NOT NULL REFERENCES streams(id) ON DELETE CASCADE,
+                    path TEXT NOT NULL,
+                    size INTEGER NOT NULL,
+                    mtime_ns INTEGER NOT NULL,
+                    compressed INTEGER NOT NULL,
+                    content_length INTEGER,
+                    PRIMARY KEY (device, inode)
+                );
+                CREATE TABLE samples (
+                    instance_id TEXT NOT NULL,
+                    ts INTEGER NOT NULL,
+                    \(v1MetricColumns.map { "\($0) REAL" }.joined(separator: ",\n                    ")),
+                    version TEXT,
+                    extra TEXT,
+                    stream_id INTEGER,
+                    line_offset INTEGER,
+                    PRIMARY KEY (instance_id, ts)
+                ) WITHOUT ROWID;
+                CREATE INDEX samples_by_time ON samples(ts);
+                CREATE TABLE quarantine (
+                    id INTEGER PRIMARY KEY,
+                    stream_id INTEGER,
+                    path TEXT NOT NULL,
+                    line_offset INTEGER NOT NULL,
+                    length INTEGER NOT NULL,
+                    reason TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    excerpt TEXT,
+                    quarantined_ms INTEGER NOT NULL,
+                    UNIQUE (stream_id, line_offset)
+                );
+                CREATE TABLE agent_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                """)
+        }
+        return migrator
+    }
+
+    /// Columns of `samples` in catalog order (the catalog may only grow with a migration).
+    static let metricColumns: [String] = {
+        precondition(Set(MetricCatalog.names).isSubset(of: Set(v1MetricColumns)), "a catalog metric has no column: add a migration")
+        return MetricCatalog.names
+    }()
+
+    public func state(_ key: String) throws -> String? {
+        try pool.read { try String.fetchOne($0, sql: "SELECT value FROM agent_state WHERE key = ?", arguments: [key]) }
+    }
+
+    public func setState(_ key: String, _ value: String, in db: Database) throws {
+        try db.execute(sql: "INSERT INTO agent_state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                       arguments: [key, value])
+    }
+}

@@ -1,0 +1,351 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+import Logging
+import MetricsSchema
+
+/// Totals of what ingestion did.
+public struct IngestCounts: Sendable, Equatable {
+    public var ingested = 0
+    public var quarantined = 0
+    /// Lines whose (instance, timestamp) was already stored: dropped by the unique key.
+    public var duplicates = 0
+    public var files = 0
+    public var bytes: Int64 = 0
+
+    public static func += (a: inout IngestCounts, b: IngestCounts) {
+        a.ingested += b.ingested
+        a.quarantined += b.quarantined
+        a.duplicates += b.duplicates
+        a.bytes += b.bytes
+    }
+}
+
+public struct TailerConfig: Sendable {
+    public var directories: [String]
+    public var pattern: FilePattern
+    /// Instance for lines without `instance_id` (the seed's writer).
+    public var defaultInstance: String
+    /// Lines per transaction.
+    public var batchLines: Int
+
+    public init(directories: [String], pattern: FilePattern = .default, defaultInstance: String = "seed", batchLines: Int = 20_000) {
+        self.directories = directories
+        self.pattern = pattern
+        self.defaultInstance = defaultInstance
+        self.batchLines = batchLines
+    }
+}
+
+/// Reads metrics files into the store exactly once.
+///
+/// A file's identity is its first line (up to 4 KiB), the *fingerprint*: every
+/// line carries its own timestamp, so two files that start alike are copies of
+/// one stream of lines (a rename, a copytruncate copy, a `.gz` of it), and a
+/// file that starts differently is new content (a new day, a truncated and
+/// regrown file, a reused inode). Each stream has one committed offset: the end
+/// of the last complete line stored. Device and inode only tell which files to
+/// look at again. Rows and the new offset are committed in one transaction.
+/// Not thread-safe: each Tailer is used by one thread at a time (the agent's ingest thread).
+public final class Tailer: @unchecked Sendable {
+    public let store: Store
+    public let config: TailerConfig
+    let logger: Logger
+    /// Called inside each ingest transaction with the rows stored (for rollups).
+    var onCommit: ((Database, [StoredRow]) throws -> Void)?
+
+    private var seen: [FileKey: (size: Int64, mtimeNS: Int64)] = [:]
+    private var buffer = [UInt8](repeating: 0, count: Tailer.chunkSize)
+    public private(set) var totals = IngestCounts()
+    public private(set) var filesTracked = 0
+    public private(set) var newestTimestampMS: Int64?
+    public private(set) var lastIngestAt: Date?
+
+    static let chunkSize = 1 << 20
+    static let fingerprintBytes = 4096
+
+    public init(store: Store, config: TailerConfig, logger: Logger) {
+        self.store = store
+        self.config = config
+        self.logger = logger
+    }
+
+    /// Bytes not yet ingested in the files present now (for progress display; `.gz` counted compressed).
+    public func pendingBytes() -> Int64 {
+        let files = LogFile.find(in: config.directories, pattern: config.pattern)
+        let ingested = (try? store.pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(committed_offset), 0) FROM streams")
+        }) ?? 0
+        return max(0, files.reduce(0) { $0 + $1.size } - (ingested ?? 0))
+    }
+
+    /// One pass over every file: reads what is new, oldest file first.
+    @discardableResult
+    public func scan(progress: ((IngestCounts) -> Void)? = nil) throws -> IngestCounts {
+        let files = LogFile.find(in: config.directories, pattern: config.pattern)
+        filesTracked = files.count
+        var counts = IngestCounts()
+        var present = Set<FileKey>()
+        for file in files {
+            present.insert(file.key)
+            if let last = seen[file.key], last.size == file.size, last.mtimeNS == file.mtimeNS { continue }
+            do {
+                let before = counts
+                counts += try ingest(file) { fileCounts in
+                    var sum = before
+                    sum += fileCounts
+                    progress?(sum)
+                }
+                seen[file.key] = (file.size, file.mtimeNS)
+            } catch let error as ReadError {
+                // A vanished or unreadable file is not fatal: log it and look again next time.
+                logger.warning("cannot read metrics file", metadata: ["error": "\(error)"])
+            }
+        }
+        seen = seen.filter { present.contains($0.key) }
+        counts.files = files.count
+        totals += counts
+        return counts
+    }
+
+    private func ingest(_ file: LogFile, progress: ((IngestCounts) -> Void)?) throws -> IngestCounts {
+        if file.compressed, try alreadyComplete(file) { return IngestCounts() }
+        let source: ByteSource = file.compressed ? try GzipFile(path: file.path) : try PlainFile(path: file.path)
+        guard let fingerprint = try fingerprint(of: source) else { return IngestCounts() }
+        var stream = try store.pool.write { db in try StreamRecord.findOrCreate(fingerprint: fingerprint, path: file.path, in: db) }
+        guard source.size > stream.offset else {
+            try recordObservation(file, stream: stream, contentLength: source.size)
+            return IngestCounts()
+        }
+        var counts = IngestCounts()
+        var offset = stream.offset
+        var batch = Batch()
+        while offset < source.size {
+            let n = try source.read(at: offset, count: Tailer.chunkSize, into: &buffer)
+            guard n > 0 else { break }
+            var lineStart = 0
+            buffer.withUnsafeBufferPointer { bytes in
+                var i = 0
+                while i < n {
+                    if bytes[i] == 0x0A {
+                        let line = UnsafeBufferPointer(rebasing: bytes[lineStart..<i])
+                        batch.add(line, at: offset + Int64(lineStart), defaultInstance: config.defaultInstance)
+                        lineStart = i + 1
+                    }
+                    i += 1
+                }
+            }
+            if lineStart == 0 {
+                // No newline in a whole chunk: a line far over the limit. Skip to its end, if it has one yet.
+                guard n == Tailer.chunkSize, let end = try findNewline(in: source, from: offset + Int64(n)) else { break }
+                let excerpt = Array(buffer[0..<min(n, 200)])
+                batch.quarantine(.tooLong(Int(end - offset)), at: offset, length: Int(end - offset), excerpt: excerpt)
+                offset = end + 1
+            } else {
+                offset += Int64(lineStart)
+            }
+            if batch.count >= config.batchLines {
+                counts += try commit(&batch, stream: &stream, newOffset: offset, file: file, contentLength: source.size)
+                progress?(counts)
+            }
+        }
+        if offset > stream.offset {
+            counts += try commit(&batch, stream: &stream, newOffset: offset, file: file, contentLength: source.size)
+            progress?(counts)
+        }
+        return counts
+    }
+
+    /// The first line (up to 4 KiB) of the source, or nil while it has no complete first line.
+    private func fingerprint(of source: ByteSource) throws -> [UInt8]? {
+        var head = [UInt8](repeating: 0, count: Tailer.fingerprintBytes)
+        let n = try source.read(at: 0, count: Tailer.fingerprintBytes, into: &head)
+        if let newline = head[0..<n].firstIndex(of: 0x0A) { return Array(head[0...newline]) }
+        return n == Tailer.fingerprintBytes ? head : nil
+    }
+
+    private func findNewline(in source: ByteSource, from start: Int64) throws -> Int64? {
+        var position = start
+        var scratch = [UInt8](repeating: 0, count: Tailer.chunkSize)
+        while position < source.size {
+            let n = try source.read(at: position, count: Tailer.chunkSize, into: &scratch)
+            guard n > 0 else { return nil }
+            if let i = scratch[0..<n].firstIndex(of: 0x0A) { return position + Int64(i) }
+            position += Int64(n)
+        }
+        return nil
+    }
+
+    /// A `.gz` seen before with the same size and time whose content is all stored needs no decompressing.
+    private func alreadyComplete(_ file: LogFile) throws -> Bool {
+        try store.pool.read { db in
+            try Bool.fetchOne(db, sql: """
+                SELECT s.committed_offset >= o.content_length FROM file_observations o JOIN streams s ON s.id = o.stream_id
+                WHERE o.device = ? AND o.inode = ? AND o.size = ? AND o.mtime_ns = ? AND o.content_length IS NOT NULL
+                """, arguments: [Int64(bitPattern: file.device), Int64(bitPattern: file.inode), file.size, file.mtimeNS]) ?? false
+        }
+    }
+
+    private func recordObservation(_ file: LogFile, stream: StreamRecord, contentLength: Int64) throws {
+        try store.pool.write { db in try Self.observe(file, stream: stream, contentLength: contentLength, in: db) }
+    }
+
+    static func observe(_ file: LogFile, stream: StreamRecord, contentLength: Int64, in db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO file_observations (device, inode, stream_id, path, size, mtime_ns, compressed, content_length)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(device, inode) DO UPDATE SET stream_id = excluded.stream_id, path = excluded.path, size = excluded.size,
+                mtime_ns = excluded.mtime_ns, compressed = excluded.compressed, content_length = excluded.content_length
+            """, arguments: [Int64(bitPattern: file.device), Int64(bitPattern: file.inode), stream.id, file.path, file.size,
+                             file.mtimeNS, file.compressed, file.compressed ? contentLength : nil])
+    }
+
+    /// Stores the batch and moves the stream's offset, in one transaction.
+    private func commit(_ batch: inout Batch, stream: inout StreamRecord, newOffset: Int64, file: LogFile,
+                        contentLength: Int64) throws -> IngestCounts {
+        var counts = IngestCounts()
+        let now = Date()
+        let rows = batch.rows
+        let quarantined = batch.quarantined
+        let expected = stream.offset
+        let streamID = stream.id
+        try store.pool.write { db in
+            let insert = try db.cachedStatement(sql: Self.insertSQL)
+            let statement = insert.sqliteStatement
+            var stored: [StoredRow] = []
+            stored.reserveCapacity(rows.count)
+            for row in rows {
+                Self.bind(row, streamID: streamID, to: statement)
+                let result = sqlite3_step(statement)
+                sqlite3_reset(statement)
+                guard result == SQLITE_DONE else { throw DatabaseError(resultCode: ResultCode(rawValue: result), message: String(cString: sqlite3_errmsg(db.sqliteConnection))) }
+                if sqlite3_changes(db.sqliteConnection) == 0 {
+                    counts.duplicates += 1
+                } else {
+                    counts.ingested += 1
+                    stored.append(StoredRow(instanceID: row.instanceID, timestampMS: row.line.timestampMS))
+                }
+            }
+            for q in quarantined {
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO quarantine (stream_id, path, line_offset, length, reason, detail, excerpt, quarantined_ms)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [streamID, file.path, q.offset, q.length, q.problem.reason, q.problem.description,
+                                     String(decoding: q.excerpt, as: UTF8.self), Int64(now.timeIntervalSince1970 * 1000)])
+                if db.changesCount > 0 { counts.quarantined += 1 }
+            }
+            // The offset moves only from where this agent read it: a second writer would make this fail, not duplicate.
+            try db.execute(sql: """
+                UPDATE streams SET committed_offset = ?, last_path = ?, lines = lines + ?, last_ingest_ms = ?
+                WHERE id = ? AND committed_offset = ?
+                """, arguments: [newOffset, file.path, rows.count + quarantined.count, Int64(now.timeIntervalSince1970 * 1000),
+                                 streamID, expected])
+            guard db.changesCount == 1 else { throw IngestConflict() }
+            try Self.observe(file, stream: StreamRecord(id: streamID, offset: newOffset), contentLength: contentLength, in: db)
+            try onCommit?(db, stored)
+        }
+        stream.offset = newOffset
+        counts.bytes = newOffset - expected
+        for q in quarantined {
+            logger.warning("quarantined a metrics line", metadata: [
+                "path": "\(file.path)", "offset": "\(q.offset)", "reason": "\(q.problem.reason)", "detail": "\(q.problem)",
+            ])
+        }
+        if counts.duplicates > 0 {
+            logger.info("skipped lines already stored", metadata: ["path": "\(file.path)", "lines": "\(counts.duplicates)"])
+        }
+        if let newest = rows.map(\.line.timestampMS).max() { newestTimestampMS = max(newestTimestampMS ?? newest, newest) }
+        if counts.ingested > 0 { lastIngestAt = now }
+        batch = Batch()
+        return counts
+    }
+
+    static let insertSQL: String = {
+        let columns = ["instance_id", "ts"] + Store.metricColumns + ["version", "extra", "stream_id", "line_offset"]
+        return "INSERT OR IGNORE INTO samples (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
+    }()
+
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    private static func bind(_ row: Batch.Row, streamID: Int64, to statement: OpaquePointer) {
+        var index: Int32 = 1
+        func text(_ s: String?) {
+            if let s { sqlite3_bind_text(statement, index, s, -1, transient) } else { sqlite3_bind_null(statement, index) }
+            index += 1
+        }
+        text(row.instanceID)
+        sqlite3_bind_int64(statement, index, row.line.timestampMS)
+        index += 1
+        for value in row.line.values {
+            if let value { sqlite3_bind_double(statement, index, value) } else { sqlite3_bind_null(statement, index) }
+            index += 1
+        }
+        text(row.line.version)
+        text(row.line.extra)
+        sqlite3_bind_int64(statement, index, streamID)
+        sqlite3_bind_int64(statement, index + 1, row.offset)
+    }
+}
+
+struct IngestConflict: Error, CustomStringConvertible {
+    var description: String { "another process moved a read position; is a second agent using this database?" }
+}
+
+/// A stored raw sample, as rollups need to know it.
+struct StoredRow {
+    let instanceID: String
+    let timestampMS: Int64
+}
+
+struct StreamRecord {
+    let id: Int64
+    var offset: Int64
+
+    static func findOrCreate(fingerprint: [UInt8], path: String, in db: Database) throws -> StreamRecord {
+        let data = Data(fingerprint)
+        if let row = try Row.fetchOne(db, sql: "SELECT id, committed_offset FROM streams WHERE fingerprint = ?", arguments: [data]) {
+            return StreamRecord(id: row[0], offset: row[1])
+        }
+        try db.execute(sql: "INSERT INTO streams (fingerprint, last_path, first_seen_ms) VALUES (?, ?, ?)",
+                       arguments: [data, path, Int64(Date().timeIntervalSince1970 * 1000)])
+        return StreamRecord(id: db.lastInsertedRowID, offset: 0)
+    }
+}
+
+/// Lines read but not yet committed.
+struct Batch {
+    struct Row {
+        let instanceID: String
+        let line: ParsedLine
+        let offset: Int64
+    }
+
+    struct Quarantined {
+        let problem: LineProblem
+        let offset: Int64
+        let length: Int
+        let excerpt: [UInt8]
+    }
+
+    var rows: [Row] = []
+    var quarantined: [Quarantined] = []
+    var count: Int { rows.count + quarantined.count }
+
+    mutating func add(_ line: UnsafeBufferPointer<UInt8>, at offset: Int64, defaultInstance: String) {
+        var bytes = line
+        if let last = bytes.last, last == 0x0D { bytes = UnsafeBufferPointer(rebasing: bytes.dropLast()) }  // CRLF writers
+        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }  // blank lines carry nothing
+        switch MetricsLineParser.parse(bytes) {
+        case .success(let parsed):
+            rows.append(Row(instanceID: parsed.instanceID ?? defaultInstance, line: parsed, offset: offset))
+        case .failure(let problem):
+            quarantine(problem, at: offset, length: line.count, excerpt: Array(bytes.prefix(200)))
+        }
+    }
+
+    mutating func quarantine(_ problem: LineProblem, at offset: Int64, length: Int, excerpt: [UInt8]) {
+        // Keep the excerpt printable even when the line was not UTF-8.
+        let safe = String(decoding: excerpt, as: UTF8.self)
+        quarantined.append(Quarantined(problem: problem, offset: offset, length: length, excerpt: Array(safe.utf8)))
+    }
+}

@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MetricsAgent
+
+/// Options shared by the subcommands; each falls back to an environment variable.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .customLong("log-dir"), help: "Folder of metrics files; repeat for several (default ./logs). [METRICS_AGENT_LOG_DIR, comma-separated]")
+    var logDirs: [String] = []
+    @Option(name: .customLong("pattern"), help: "File name pattern; rotated forms (.N, .gz, -YYYYMMDD) are included (default metrics_*.jsonl). [METRICS_AGENT_PATTERN]")
+    var patterns: [String] = []
+    @Option(help: "SQLite database (default ./data/metrics.sqlite). [METRICS_AGENT_DB]") var db: String?
+    @Option(help: "Instance for lines without instance_id, such as the seed's (default seed). [METRICS_AGENT_DEFAULT_INSTANCE]")
+    var defaultInstance: String?
+    @Option(help: "Log level (default info). [METRICS_AGENT_LOG_LEVEL]") var logLevel: String?
+
+    func env(_ name: String) -> String? { ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+
+    func agentConfig() throws -> AgentConfig {
+        var config = AgentConfig()
+        let dirs = !logDirs.isEmpty ? logDirs : (env("METRICS_AGENT_LOG_DIR")?.split(separator: ",").map(String.init) ?? ["./logs"])
+        let pats = !patterns.isEmpty ? patterns : (env("METRICS_AGENT_PATTERN")?.split(separator: ",").map(String.init) ?? FilePattern.default.patterns)
+        config.tailer = TailerConfig(directories: dirs, pattern: FilePattern(pats),
+                                     defaultInstance: defaultInstance ?? env("METRICS_AGENT_DEFAULT_INSTANCE") ?? "seed")
+        config.databasePath = db ?? env("METRICS_AGENT_DB") ?? "./data/metrics.sqlite"
+        return config
+    }
+
+    func logger(_ label: String) throws -> Logger {
+        let name = logLevel ?? env("METRICS_AGENT_LOG_LEVEL") ?? "info"
+        guard let level = Logger.Level(rawValue: name) else { throw ValidationError("unknown log level '\(name)'") }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: label)
+    }
+}
+
+@main
+struct MetricsAgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "metrics-agent",
+        abstract: "Tails the game server's metrics files into SQLite exactly once; serves the dashboard, API and alerts.",
+        discussion: "Options fall back to the environment variables shown in brackets.",
+        subcommands: [Run.self, Ingest.self])
+}
+
+/// Exit code for a damaged database: systemd's unit does not restart on it (no crash loop).
+let exitDamagedDatabase: Int32 = 78
+
+func openApp(_ config: AgentConfig, _ logger: Logger) throws -> MetricsAgentApp {
+    do {
+        return try MetricsAgentApp(config: config, logger: logger)
+    } catch let error as Store.OpenError {
+        logger.critical("\(error)")
+        if case .damaged = error { throw ExitCode(exitDamagedDatabase) }
+        throw ExitCode.failure
+    } catch {
+        throw ValidationError("\(error)")
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Backfill, then tail the metrics files continuously and serve HTTP.")
+
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Address for the dashboard, API and /metrics (default 127.0.0.1:5051). [METRICS_AGENT_LISTEN]") var listen: String?
+    @Option(help: "Require this bearer token for the API and pages. [METRICS_AGENT_AUTH_TOKEN]") var authToken: String?
+    @Option(help: "Dashboard definitions folder (default ./dashboards). [METRICS_AGENT_DASHBOARDS]") var dashboards: String?
+    @Option(help: "Milliseconds between looks at the files (default 250). [METRICS_AGENT_POLL_MS]") var pollMs: Int?
+
+    func run() async throws {
+        var config = try common.agentConfig()
+        try config.setListen(listen ?? common.env("METRICS_AGENT_LISTEN") ?? "127.0.0.1:5051")
+        config.authToken = authToken ?? common.env("METRICS_AGENT_AUTH_TOKEN")
+        config.dashboardsDirectory = dashboards ?? common.env("METRICS_AGENT_DASHBOARDS") ?? "./dashboards"
+        if let ms = pollMs ?? common.env("METRICS_AGENT_POLL_MS").flatMap({ Int($0) }) {
+            guard ms >= 10 else { throw ValidationError("--poll-ms must be at least 10") }
+            config.pollInterval = .milliseconds(ms)
+        }
+        let logger = try common.logger("metrics-agent")
+        let app = try openApp(config, logger)
+        do {
+            try await app.run()
+        } catch let error as Store.OpenError {
+            logger.critical("\(error)")
+            throw ExitCode(exitDamagedDatabase)
+        }
+    }
+}
+
+struct Ingest: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Ingest everything not yet ingested, then exit. Last line: ingested=N quarantined=M files=K")
+
+    @OptionGroup var common: CommonOptions
+    @Flag(help: "Required: read once and exit (continuous tailing is `run`).") var once = false
+    @Flag(help: "No progress output.") var quiet = false
+
+    func run() async throws {
+        guard once else { throw ValidationError("ingest needs --once (use `metrics-agent run` to tail continuously)") }
+        let config = try common.agentConfig()
+        let logger = try common.logger("metrics-agent")
+        let app = try openApp(config, logger)
+        let counts: IngestCounts
+        do {
+            counts = try app.ingestOnce(showProgress: !quiet)
+        } catch {
+            logger.critical("ingest failed: \(error)")
+            throw ExitCode.failure
+        }
+        print("ingested=\(counts.ingested) quarantined=\(counts.quarantined) files=\(counts.files)")
+    }
+}
