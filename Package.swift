@@ -84,6 +84,7 @@ let package = Package(
             name: "TestSupport",
             dependencies: ["JSONCore", "LiapTuiClient", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Tests/TestSupport"),
+        .testTarget(name: "MetricsSchemaTests", dependencies: ["MetricsSchema", "JSONCore"]),
         .testTarget(
             name: "MetricsAgentTests",
             dependencies: ["MetricsAgent", "MetricsSchema", "JSONCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -43,6 +43,9 @@ public final class Store: Sendable {
         config.prepareDatabase { db in
             // WAL + NORMAL: a killed process never loses a committed transaction.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // Larger pages: fewer B-tree splits for wide rows (only takes effect on a new database, before WAL).
+            try db.execute(sql: "PRAGMA page_size = 16384")
+            try db.execute(sql: "PRAGMA cache_size = -32000")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
         do {
@@ -94,7 +97,6 @@ public final class Store: Sendable {
                     line_offset INTEGER,
                     PRIMARY KEY (instance_id, ts)
                 ) WITHOUT ROWID;
-                CREATE INDEX samples_by_time ON samples(ts);
                 CREATE TABLE quarantine (
                     id INTEGER PRIMARY KEY,
                     stream_id INTEGER,

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import GRDB
 import GRDBSQLite
@@ -60,6 +61,8 @@ public final class Tailer: @unchecked Sendable {
     public private(set) var filesTracked = 0
     public private(set) var newestTimestampMS: Int64?
     public private(set) var lastIngestAt: Date?
+    /// Commits run on the pipeline's thread; these two fields are written there.
+    private let progressLock = NSLock()
 
     static let chunkSize = 1 << 20
     static let fingerprintBytes = 4096
@@ -84,23 +87,29 @@ public final class Tailer: @unchecked Sendable {
     public func scan(progress: ((IngestCounts) -> Void)? = nil) throws -> IngestCounts {
         let files = LogFile.find(in: config.directories, pattern: config.pattern)
         filesTracked = files.count
-        var counts = IngestCounts()
         var present = Set<FileKey>()
-        for file in files {
-            present.insert(file.key)
-            if let last = seen[file.key], last.size == file.size, last.mtimeNS == file.mtimeNS { continue }
-            do {
-                let before = counts
-                counts += try ingest(file) { fileCounts in
-                    var sum = before
-                    sum += fileCounts
-                    progress?(sum)
+        // One pipeline for the whole pass: the next file is parsed while the last one commits.
+        let pipeline = CommitPipeline(progress: progress)
+        var counts = IngestCounts()
+        do {
+            for file in files {
+                present.insert(file.key)
+                if let last = seen[file.key], last.size == file.size, last.mtimeNS == file.mtimeNS { continue }
+                do {
+                    try ingest(file, pipeline: pipeline)
+                    seen[file.key] = (file.size, file.mtimeNS)
+                } catch let error as ReadError {
+                    // A vanished or unreadable file is not fatal: log it and look again next time.
+                    logger.warning("cannot read metrics file", metadata: ["error": "\(error)"])
                 }
-                seen[file.key] = (file.size, file.mtimeNS)
-            } catch let error as ReadError {
-                // A vanished or unreadable file is not fatal: log it and look again next time.
-                logger.warning("cannot read metrics file", metadata: ["error": "\(error)"])
             }
+            counts = try pipeline.finish()
+        } catch {
+            _ = try? pipeline.finish()
+            // What was committed before the failure still counts.
+            totals += pipeline.committed
+            seen = [:]
+            throw error
         }
         seen = seen.filter { present.contains($0.key) }
         counts.files = files.count
@@ -108,18 +117,32 @@ public final class Tailer: @unchecked Sendable {
         return counts
     }
 
-    private func ingest(_ file: LogFile, progress: ((IngestCounts) -> Void)?) throws -> IngestCounts {
-        if file.compressed, try alreadyComplete(file) { return IngestCounts() }
+    private func ingest(_ file: LogFile, pipeline: CommitPipeline) throws {
+        if file.compressed, try alreadyComplete(file) { return }
         let source: ByteSource = file.compressed ? try GzipFile(path: file.path) : try PlainFile(path: file.path)
-        guard let fingerprint = try fingerprint(of: source) else { return IngestCounts() }
-        var stream = try store.pool.write { db in try StreamRecord.findOrCreate(fingerprint: fingerprint, path: file.path, in: db) }
-        guard source.size > stream.offset else {
+        guard let fingerprint = try fingerprint(of: source) else { return }
+        // A batch of this same stream may be committing (this file is a copy of the last one): read the
+        // offset after it. This thread is the only one submitting, so nothing can start between check and read.
+        if pipeline.isBusy(with: fingerprint) { try pipeline.drain() }
+        let found = try store.pool.read { db in try StreamRecord.find(fingerprint: fingerprint, in: db) }
+        if let stream = found, source.size <= stream.offset {
             try recordObservation(file, stream: stream, contentLength: source.size)
-            return IngestCounts()
+            return
         }
-        var counts = IngestCounts()
-        var offset = stream.offset
+        // A new stream is created by its first batch's commit, so parsing never waits for the writer.
+        let stream = StreamHandle(id: found?.id, fingerprint: fingerprint)
+        var offset = found?.offset ?? 0
         var batch = Batch()
+        var batchStart = offset
+        /// Hands the batch to the commit thread (one in flight) and goes on parsing.
+        func flush(through end: Int64) throws {
+            let rows = batch, from = batchStart, length = source.size
+            batch = Batch()
+            batchStart = end
+            try pipeline.submit(stream: stream) { [self] in
+                try commit(rows, stream: stream, from: from, to: end, file: file, contentLength: length)
+            }
+        }
         while offset < source.size {
             let n = try source.read(at: offset, count: Tailer.chunkSize, into: &buffer)
             guard n > 0 else { break }
@@ -144,16 +167,9 @@ public final class Tailer: @unchecked Sendable {
             } else {
                 offset += Int64(lineStart)
             }
-            if batch.count >= config.batchLines {
-                counts += try commit(&batch, stream: &stream, newOffset: offset, file: file, contentLength: source.size)
-                progress?(counts)
-            }
+            if batch.count >= config.batchLines { try flush(through: offset) }
         }
-        if offset > stream.offset {
-            counts += try commit(&batch, stream: &stream, newOffset: offset, file: file, contentLength: source.size)
-            progress?(counts)
-        }
-        return counts
+        if offset > batchStart { try flush(through: offset) }
     }
 
     /// The first line (up to 4 KiB) of the source, or nil while it has no complete first line.
@@ -200,32 +216,37 @@ public final class Tailer: @unchecked Sendable {
                              file.mtimeNS, file.compressed, file.compressed ? contentLength : nil])
     }
 
-    /// Stores the batch and moves the stream's offset, in one transaction.
-    private func commit(_ batch: inout Batch, stream: inout StreamRecord, newOffset: Int64, file: LogFile,
+    /// Stores the batch and moves the stream's offset from `from` to `to`, in one transaction.
+    private func commit(_ batch: Batch, stream: StreamHandle, from expected: Int64, to newOffset: Int64, file: LogFile,
                         contentLength: Int64) throws -> IngestCounts {
         var counts = IngestCounts()
         let now = Date()
         let rows = batch.rows
         let quarantined = batch.quarantined
-        let expected = stream.offset
-        let streamID = stream.id
         try store.pool.write { db in
-            let insert = try db.cachedStatement(sql: Self.insertSQL)
-            let statement = insert.sqliteStatement
-            var stored: [StoredRow] = []
-            stored.reserveCapacity(rows.count)
-            for row in rows {
-                Self.bind(row, streamID: streamID, to: statement)
+            let streamID = try stream.id ?? StreamRecord.findOrCreate(fingerprint: stream.fingerprint, path: file.path, in: db).id
+            stream.id = streamID
+            // Rows go in groups of `rowsPerInsert` per statement; duplicates are the rows a statement did not insert.
+            let group = try db.cachedStatement(sql: Self.insertSQL(rows: Self.rowsPerInsert)).sqliteStatement
+            let single = try db.cachedStatement(sql: Self.insertSQL(rows: 1)).sqliteStatement
+            var start = 0
+            while start < rows.count {
+                let count = rows.count - start >= Self.rowsPerInsert ? Self.rowsPerInsert : 1
+                let statement = count == 1 ? single : group
+                var index: Int32 = 1
+                for row in rows[start..<(start + count)] { Self.bind(row, streamID: streamID, to: statement, from: &index) }
                 let result = sqlite3_step(statement)
                 sqlite3_reset(statement)
-                guard result == SQLITE_DONE else { throw DatabaseError(resultCode: ResultCode(rawValue: result), message: String(cString: sqlite3_errmsg(db.sqliteConnection))) }
-                if sqlite3_changes(db.sqliteConnection) == 0 {
-                    counts.duplicates += 1
-                } else {
-                    counts.ingested += 1
-                    stored.append(StoredRow(instanceID: row.instanceID, timestampMS: row.line.timestampMS))
+                guard result == SQLITE_DONE else {
+                    throw DatabaseError(resultCode: ResultCode(rawValue: result), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
                 }
+                let inserted = Int(sqlite3_changes(db.sqliteConnection))
+                counts.ingested += inserted
+                counts.duplicates += count - inserted
+                start += count
             }
+            // Rollups recompute whole buckets from the raw rows, so a duplicate among these changes nothing.
+            let stored = rows.map { StoredRow(instanceID: $0.instanceID, timestampMS: $0.line.timestampMS) }
             for q in quarantined {
                 try db.execute(sql: """
                     INSERT OR IGNORE INTO quarantine (stream_id, path, line_offset, length, reason, detail, excerpt, quarantined_ms)
@@ -244,7 +265,6 @@ public final class Tailer: @unchecked Sendable {
             try Self.observe(file, stream: StreamRecord(id: streamID, offset: newOffset), contentLength: contentLength, in: db)
             try onCommit?(db, stored)
         }
-        stream.offset = newOffset
         counts.bytes = newOffset - expected
         for q in quarantined {
             logger.warning("quarantined a metrics line", metadata: [
@@ -254,21 +274,26 @@ public final class Tailer: @unchecked Sendable {
         if counts.duplicates > 0 {
             logger.info("skipped lines already stored", metadata: ["path": "\(file.path)", "lines": "\(counts.duplicates)"])
         }
-        if let newest = rows.map(\.line.timestampMS).max() { newestTimestampMS = max(newestTimestampMS ?? newest, newest) }
-        if counts.ingested > 0 { lastIngestAt = now }
-        batch = Batch()
+        let newest = rows.map(\.line.timestampMS).max()
+        progressLock.withLock {
+            if let newest { newestTimestampMS = max(newestTimestampMS ?? newest, newest) }
+            if counts.ingested > 0 { lastIngestAt = now }
+        }
         return counts
     }
 
-    static let insertSQL: String = {
-        let columns = ["instance_id", "ts"] + Store.metricColumns + ["version", "extra", "stream_id", "line_offset"]
-        return "INSERT OR IGNORE INTO samples (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))"
-    }()
+    static let rowsPerInsert = 32
+    static let insertColumns = ["instance_id", "ts"] + Store.metricColumns + ["version", "extra", "stream_id", "line_offset"]
+
+    static func insertSQL(rows: Int) -> String {
+        let values = "(" + Array(repeating: "?", count: insertColumns.count).joined(separator: ",") + ")"
+        return "INSERT OR IGNORE INTO samples (\(insertColumns.joined(separator: ", "))) VALUES "
+            + Array(repeating: values, count: rows).joined(separator: ",")
+    }
 
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
-    private static func bind(_ row: Batch.Row, streamID: Int64, to statement: OpaquePointer) {
-        var index: Int32 = 1
+    private static func bind(_ row: Batch.Row, streamID: Int64, to statement: OpaquePointer, from index: inout Int32) {
         func text(_ s: String?) {
             if let s { sqlite3_bind_text(statement, index, s, -1, transient) } else { sqlite3_bind_null(statement, index) }
             index += 1
@@ -284,6 +309,7 @@ public final class Tailer: @unchecked Sendable {
         text(row.line.extra)
         sqlite3_bind_int64(statement, index, streamID)
         sqlite3_bind_int64(statement, index + 1, row.offset)
+        index += 2
     }
 }
 
@@ -297,15 +323,30 @@ struct StoredRow {
     let timestampMS: Int64
 }
 
+/// The stream a file's batches go to; its id is known once the first commit created it.
+/// Read and written only by the commit thread after creation (commits run one at a time).
+final class StreamHandle: @unchecked Sendable {
+    var id: Int64?
+    let fingerprint: [UInt8]
+
+    init(id: Int64?, fingerprint: [UInt8]) {
+        self.id = id
+        self.fingerprint = fingerprint
+    }
+}
+
 struct StreamRecord {
     let id: Int64
     var offset: Int64
 
+    static func find(fingerprint: [UInt8], in db: Database) throws -> StreamRecord? {
+        try Row.fetchOne(db, sql: "SELECT id, committed_offset FROM streams WHERE fingerprint = ?", arguments: [Data(fingerprint)])
+            .map { StreamRecord(id: $0[0], offset: $0[1]) }
+    }
+
     static func findOrCreate(fingerprint: [UInt8], path: String, in db: Database) throws -> StreamRecord {
         let data = Data(fingerprint)
-        if let row = try Row.fetchOne(db, sql: "SELECT id, committed_offset FROM streams WHERE fingerprint = ?", arguments: [data]) {
-            return StreamRecord(id: row[0], offset: row[1])
-        }
+        if let found = try find(fingerprint: fingerprint, in: db) { return found }
         try db.execute(sql: "INSERT INTO streams (fingerprint, last_path, first_seen_ms) VALUES (?, ?, ?)",
                        arguments: [data, path, Int64(Date().timeIntervalSince1970 * 1000)])
         return StreamRecord(id: db.lastInsertedRowID, offset: 0)
@@ -348,4 +389,61 @@ struct Batch {
         let safe = String(decoding: excerpt, as: UTF8.self)
         quarantined.append(Quarantined(problem: problem, offset: offset, length: length, excerpt: Array(safe.utf8)))
     }
+}
+
+/// Commits batches on a second thread while the caller parses the next one.
+/// One batch at most is in flight, and batches commit in the order submitted;
+/// the first failure stops the pipeline and is thrown to the caller.
+final class CommitPipeline: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "metrics-agent.commit")
+    private let slot = DispatchSemaphore(value: 1)
+    private let lock = NSLock()
+    private var failure: Error?
+    private var counts = IngestCounts()
+    private var pending: StreamHandle?
+    private let progress: ((IngestCounts) -> Void)?
+
+    init(progress: ((IngestCounts) -> Void)?) { self.progress = progress }
+
+    /// What has been committed so far.
+    var committed: IngestCounts { lock.withLock { counts } }
+
+    /// True while a batch of the stream with this fingerprint is being committed.
+    func isBusy(with fingerprint: [UInt8]) -> Bool { lock.withLock { pending?.fingerprint == fingerprint } }
+
+    func submit(stream: StreamHandle, _ work: @escaping @Sendable () throws -> IngestCounts) throws {
+        slot.wait()
+        if let failure = lock.withLock({ failure }) {
+            slot.signal()
+            throw failure
+        }
+        lock.withLock { pending = stream }
+        queue.async { [self] in
+            do {
+                let done = try work()
+                let total = lock.withLock {
+                    counts += done
+                    return counts
+                }
+                progress?(total)
+            } catch {
+                lock.withLock { failure = error }
+            }
+            lock.withLock { pending = nil }
+            slot.signal()
+        }
+    }
+
+    /// Waits until nothing is in flight; returns the totals or throws the first failure.
+    @discardableResult
+    func drain() throws -> IngestCounts {
+        slot.wait()
+        slot.signal()
+        return try lock.withLock {
+            if let failure { throw failure }
+            return counts
+        }
+    }
+
+    func finish() throws -> IngestCounts { try drain() }
 }

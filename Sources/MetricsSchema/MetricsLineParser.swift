@@ -52,8 +52,16 @@ public enum LineProblem: Error, Equatable, Sendable, CustomStringConvertible {
 public enum MetricsLineParser {
     public static let maxLineBytes = 64 * 1024
     static let reserved: Set<String> = ["v", "timestamp", "instance_id", "version"]
+    static let topLevelKeys = Set(MetricCatalog.all.map { $0.path[0] })
 
     public static func parse(_ line: UnsafeBufferPointer<UInt8>) -> Result<ParsedLine, LineProblem> {
+        guard line.count <= maxLineBytes else { return .failure(.tooLong(line.count)) }
+        if let fast = FastLineScanner.scan(line) { return .success(fast) }
+        return parseGeneric(line)
+    }
+
+    /// The complete reader: any valid JSON object, with a precise reason for every refusal.
+    static func parseGeneric(_ line: UnsafeBufferPointer<UInt8>) -> Result<ParsedLine, LineProblem> {
         guard line.count <= maxLineBytes else { return .failure(.tooLong(line.count)) }
         guard String(validating: line, as: UTF8.self) != nil else { return .failure(.invalidUTF8) }
         let json: JSON
@@ -94,12 +102,11 @@ public enum MetricsLineParser {
             let index = MetricCatalog.index(of: name)!
             if parsed.values[index] == nil { parsed.values[index] = n }
         }
-        let topLevel = Set(MetricCatalog.all.map { $0.path[0] })
         for (key, value) in fields where !reserved.contains(key) && MetricCatalog.aliases[key] == nil {
             if let nested = consumedNested[key], case .object(let inner) = value {
                 let unknown = inner.filter { !nested.contains($0.key) }
                 if !unknown.isEmpty { extra[key] = .object(unknown) }
-            } else if !topLevel.contains(key) {
+            } else if !topLevelKeys.contains(key) {
                 extra[key] = value
             }
         }
@@ -113,8 +120,11 @@ extension RFC3339 {
     /// (a space may stand for the T). A time without an offset, as Python's
     /// naive `isoformat()` writes, is read as UTC.
     public static func parseMilliseconds(_ text: String) -> Int64? {
-        var utf8 = Array(text.utf8)
-        return utf8.withUnsafeMutableBufferPointer { b -> Int64? in
+        Array(text.utf8).withUnsafeBufferPointer { parseMilliseconds($0) }
+    }
+
+    public static func parseMilliseconds(_ b: UnsafeBufferPointer<UInt8>) -> Int64? {
+        do {
             func digits(_ at: Int, _ count: Int) -> Int? {
                 guard at + count <= b.count else { return nil }
                 var v = 0

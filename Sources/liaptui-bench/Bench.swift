@@ -5,6 +5,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "liaptui-bench",
         abstract: "Benchmarks whose figures are in docs/PERFORMANCE.md. Build with -c release.",
-        subcommands: [EngineBenchmark.self, BotStrengthBenchmark.self, MetricsTickBenchmark.self, IdleServerBenchmark.self])
+        subcommands: [EngineBenchmark.self, BotStrengthBenchmark.self, MetricsTickBenchmark.self, IdleServerBenchmark.self,
+                      IngestBenchmark.self, ParseBenchmark.self, AgentTailBenchmark.self])
 }
 

@@ -205,6 +205,17 @@ import TestSupport
         try expectExactly(written)
     }
 
+    @Test func twoNewCopiesOfOneFileInOnePass() async throws {
+        // logrotate's `copy` mode while the agent was down: two files with the same lines, both unknown.
+        var writer = LineWriter(directory: logs)
+        let written = writer.append(100, to: "metrics_20261126.jsonl")
+        try FileManager.default.copyItem(at: logs.appendingPathComponent("metrics_20261126.jsonl"),
+                                        to: logs.appendingPathComponent("metrics_20261126.jsonl.1"))
+        let output = try await ingest()
+        #expect(output.split(separator: "\n").last == "ingested=100 quarantined=0 files=2")
+        try expectExactly(written)
+    }
+
     @Test func newFilesAreFoundWithinTwoSeconds() async throws {
         let agent = try await AgentProcess(logDirectory: logs, database: dbURL)
         var writer = LineWriter(directory: logs)

@@ -1,0 +1,174 @@
+import ArgumentParser
+import Foundation
+import MetricsSchema
+
+/// Runs a built executable that sits next to this tool; returns its output and wall time.
+func runSibling(_ name: String, _ arguments: [String]) throws -> (output: String, seconds: Double, status: Int32) {
+    let process = Process()
+    let directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    process.executableURL = name.hasPrefix("/") ? URL(fileURLWithPath: name) : directory.appendingPathComponent(name)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    let started = ContinuousClock.now
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (String(decoding: data, as: UTF8.self), (ContinuousClock.now - started).seconds, process.terminationStatus)
+}
+
+/// Writes `days` files of minute records, as the game server would.
+func generateYear(in directory: URL, days: Int, instance: String = "bench-1") throws -> Int {
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    var lines = 0
+    var random = SystemRandomNumberGenerator()
+    let start = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01T00:00:00Z
+    for day in 0..<days {
+        var text = ""
+        text.reserveCapacity(1440 * 520)
+        for minute in 0..<1440 {
+            let t = start.addingTimeInterval(Double(day * 86_400 + minute * 60))
+            let players = Int.random(in: 0...120, using: &random)
+            let record = MetricsRecord(
+                timestamp: t, instanceID: instance, version: "0.1.0", intervalSeconds: 60, uptimeSeconds: Double(day * 86_400 + minute * 60),
+                cpuPercent: Double.random(in: 2...90, using: &random), memoryMB: Double.random(in: 600...1600, using: &random),
+                memoryPercent: Double.random(in: 30...80, using: &random), processCPUPercent: Double.random(in: 0...60, using: &random),
+                rssMB: Double.random(in: 30...200, using: &random), connections: players + 3, activeRooms: players / 3,
+                activeGames: players / 4, players: players, messagesIn: players * 20, messagesOut: players * 90,
+                gamesStarted: players / 10, gamesFinished: players / 10, errors: Int.random(in: 0...2, using: &random),
+                latency: LatencySummary(p50: 0.4, p95: 2.1, p99: 4.2, max: 9.9, count: players * 20), writeErrors: 0)
+            text += record.line
+            lines += 1
+        }
+        try text.write(to: directory.appendingPathComponent(record(day: day, start: start)), atomically: false, encoding: .utf8)
+    }
+    return lines
+}
+
+private func record(day: Int, start: Date) -> String {
+    MetricsFiles.fileName(for: start.addingTimeInterval(Double(day * 86_400)))
+}
+
+struct IngestBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingest",
+        abstract: "`metrics-agent ingest --once` over a year of minute records, beside a naive Python json+sqlite3 ingest.")
+
+    @Option(help: "Days of minute records to generate (365 = 525,600 lines).") var days = 365
+    @Option(help: "The naive baseline script.") var baseline = "scripts/bench/naive_ingest.py"
+    @Option(help: "Keep the generated files in this folder (reused when it already holds them).") var data: String?
+
+    func run() throws {
+        let directory = data.map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("liaptui-ingest-\(UUID().uuidString.prefix(8))")
+        defer { if data == nil { try? FileManager.default.removeItem(at: directory) } }
+        let logs = directory.appendingPathComponent("logs")
+        let existing = (try? FileManager.default.contentsOfDirectory(atPath: logs.path).count) ?? 0
+        let lines = existing == days ? days * 1440 : try generateYear(in: logs, days: days)
+        for stale in ["agent.sqlite", "agent.sqlite-wal", "agent.sqlite-shm", "agent.sqlite.lock", "naive.sqlite"] {
+            try? FileManager.default.removeItem(at: directory.appendingPathComponent(stale))
+        }
+        let bytes = (try FileManager.default.contentsOfDirectory(atPath: logs.path)).reduce(0) {
+            $0 + ((try? FileManager.default.attributesOfItem(atPath: logs.appendingPathComponent($1).path)[.size] as? Int) ?? 0)
+        }
+        print("generated lines=\(lines) files=\(days) bytes=\(bytes)")
+
+        let db = directory.appendingPathComponent("agent.sqlite").path
+        let agent = try runSibling("metrics-agent", ["ingest", "--once", "--quiet", "--log-dir", logs.path, "--db", db])
+        guard agent.status == 0 else { throw ValidationError("metrics-agent failed: \(agent.output)") }
+        let dbBytes = ((try? FileManager.default.attributesOfItem(atPath: db)[.size] as? Int) ?? 0)
+        print(String(format: "metrics-agent: %@ seconds=%.2f lines_per_second=%.0f db_mb=%.1f",
+                     agent.output.split(separator: "\n").last.map(String.init) ?? "", agent.seconds,
+                     Double(lines) / agent.seconds, Double(dbBytes) / 1_048_576))
+
+        let naive = try runSibling("/usr/bin/env", ["python3", baseline, logs.path, directory.appendingPathComponent("naive.sqlite").path])
+        if naive.status == 0 {
+            print(String(format: "naive python: %@ lines_per_second=%.0f (wall %.2f s incl. interpreter start)",
+                         naive.output.trimmingCharacters(in: .whitespacesAndNewlines), Double(lines) / naive.seconds, naive.seconds))
+        } else {
+            print("naive python: failed (\(naive.status)); run from the repository root")
+        }
+    }
+}
+
+struct ParseBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "parse-lines",
+        abstract: "Metrics lines parsed per second by the agent's line parser (no I/O, no SQLite).")
+
+    @Option(help: "Lines to parse.") var lines = 200_000
+
+    func run() throws {
+        let record = MetricsRecord(
+            timestamp: Date(), instanceID: "bench-1", version: "0.1.0", intervalSeconds: 60, uptimeSeconds: 1234,
+            cpuPercent: 12.34, memoryMB: 812.5, memoryPercent: 41.25, processCPUPercent: 3.5, rssMB: 38.2,
+            connections: 14, activeRooms: 5, activeGames: 3, players: 11, messagesIn: 412, messagesOut: 2301,
+            gamesStarted: 1, gamesFinished: 1, errors: 0, latency: LatencySummary(p50: 0.41, p95: 1.9, p99: 3.02, max: 8.12, count: 412),
+            writeErrors: 0)
+        let bytes = Array(record.json.text.utf8)
+        var parsed = 0
+        let elapsed = ContinuousClock().measure {
+            bytes.withUnsafeBufferPointer { buffer in
+                for _ in 0..<lines {
+                    if case .success = MetricsLineParser.parse(buffer) { parsed += 1 }
+                }
+            }
+        }
+        print(String(format: "lines=%d bytes_per_line=%d lines_per_second=%.0f", parsed, bytes.count, Double(lines) / elapsed.seconds))
+    }
+}
+
+/// RSS (MiB) and CPU seconds of a running process, from /proc.
+func processUsage(_ pid: Int32) -> (rssMB: Double, cpuSeconds: Double) {
+    let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    let rssKB = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }?
+        .split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Double($0) } ?? 0
+    let fields = stat[(stat.lastIndex(of: ")").map { stat.index(after: $0) } ?? stat.startIndex)...].split(separator: " ")
+    let ticks = fields.count > 12 ? (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0) : 0
+    return (rssKB / 1024, ticks / Double(sysconf(Int32(_SC_CLK_TCK))))
+}
+
+struct AgentTailBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent-tail",
+        abstract: "RSS and CPU of `metrics-agent run` while one metrics line a second is appended.")
+
+    @Option(help: "Seconds to run.") var seconds = 60
+
+    func run() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("liaptui-tail-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let logs = directory.appendingPathComponent("logs")
+        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent("metrics-agent")
+        process.arguments = ["run", "--log-dir", logs.path, "--db", directory.appendingPathComponent("m.sqlite").path,
+                             "--listen", "127.0.0.1:0", "--log-level", "warning"]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        try await Task.sleep(for: .seconds(2))
+        let before = processUsage(process.processIdentifier)
+        let start = Date()
+        for i in 0..<seconds {
+            let record = MetricsRecord(
+                timestamp: start.addingTimeInterval(Double(i)), instanceID: "tail", version: "0.1.0", intervalSeconds: 1,
+                uptimeSeconds: Double(i), cpuPercent: 10, memoryMB: 800, memoryPercent: 40, processCPUPercent: 1, rssMB: 30,
+                connections: 3, activeRooms: 1, activeGames: 1, players: 2, messagesIn: 5, messagesOut: 9, gamesStarted: 0,
+                gamesFinished: 0, errors: 0, latency: LatencySummary(), writeErrors: 0)
+            let path = logs.appendingPathComponent(record.fileName).path
+            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+            _ = Array(record.line.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            try await Task.sleep(for: .seconds(1))
+        }
+        let after = processUsage(process.processIdentifier)
+        process.terminate()
+        process.waitUntilExit()
+        print(String(format: "seconds=%d lines=%d rss_mb=%.1f cpu_seconds=%.2f cpu_percent_of_one_core=%.2f",
+                     seconds, seconds, after.rssMB, after.cpuSeconds - before.cpuSeconds,
+                     (after.cpuSeconds - before.cpuSeconds) / Double(seconds) * 100))
+    }
+}
