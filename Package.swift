@@ -69,10 +69,11 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]),
+            ],
+            resources: [.copy("Public")]),
         .executableTarget(
             name: "metrics-agent",
-            dependencies: ["MetricsAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["MetricsAgent", "JSONCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "liaptui-bench",
             dependencies: [

@@ -9,6 +9,9 @@ public struct AgentConfig: Sendable {
     public var authToken: String?
     public var dashboardsDirectory = "./dashboards"
     public var pollInterval: Duration = .milliseconds(250)
+    public var retention = Retention()
+    /// Delay before the first prune, then the period between prunes.
+    public var pruneInterval: Duration = .seconds(600)
 
     public init() {}
 

@@ -4,22 +4,34 @@ import Hummingbird
 import JSONCore
 import MetricsSchema
 
-/// The agent's HTTP endpoints.
+/// The agent's HTTP endpoints: the JSON/CSV API, the dashboard pages and /metrics.
 struct AgentHTTP {
     let app: MetricsAgentApp
+
+    /// The dashboard's static files: the copy bundled with the executable.
+    static var publicFolder: String { Bundle.module.resourceURL!.appendingPathComponent("Public").path }
 
     func application() -> some ApplicationProtocol {
         let router = Router()
         if let token = app.config.authToken { router.middlewares.add(TokenAuthMiddleware(token: token)) }
-        let stats = app.stats
-        router.get("/api/health") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"],
-                     body: .init(byteBuffer: ByteBuffer(string: JSON.object(["status": "healthy"]).text)))
-        }
+        let api = AgentAPI(app: app)
+        router.get("/api/health") { _, _ in json(.ok, ["status": "healthy"]) }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(string: stats.prometheus())))
+                     body: .init(byteBuffer: ByteBuffer(string: api.prometheus())))
         }
+        router.get("/api/metrics") { _, _ in json(.ok, api.metricsCatalog()) }
+        router.get("/api/instances") { _, _ in try await api.respond { try api.instances() } }
+        router.get("/api/series") { request, _ in try await api.respond { try api.series(request.uri.queryParameters) } }
+        router.get("/api/series.csv") { request, _ in
+            try await api.respondCSV { try api.seriesCSV(request.uri.queryParameters) }
+        }
+        router.get("/api/annotations") { request, _ in try await api.respond { try api.annotations(request.uri.queryParameters) } }
+        router.get("/api/dashboards") { _, _ in try await api.respond { try api.dashboards() } }
+        router.get("/api/dashboards/{name}") { _, context in
+            try await api.respond { try api.dashboard(context.parameters.get("name") ?? "") }
+        }
+        router.middlewares.add(FileMiddleware(AgentHTTP.publicFolder, searchForIndexHtml: true, logger: app.logger))
         let logger = app.logger
         return Application(
             router: router,
@@ -29,6 +41,11 @@ struct AgentHTTP {
             },
             logger: app.logger)
     }
+}
+
+func json(_ status: HTTPResponse.Status, _ body: JSON) -> Response {
+    Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+             body: .init(byteBuffer: ByteBuffer(string: body.text)))
 }
 
 /// Requires `Authorization: Bearer <token>` (or `?token=<token>` for links and the browser) when a token is configured.

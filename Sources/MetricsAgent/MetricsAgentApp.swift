@@ -12,6 +12,8 @@ public final class MetricsAgentApp: Sendable {
     public let logger: Logger
     public let store: Store
     public let stats = AgentStats()
+    public let rollups: RollupEngine
+    public let query: QueryEngine
     private let lock: AgentLock
     /// Blocking work (file reads, SQLite writes) runs here, off the async threads that serve HTTP.
     private let worker = DispatchQueue(label: "metrics-agent.ingest")
@@ -21,25 +23,36 @@ public final class MetricsAgentApp: Sendable {
         self.logger = logger
         lock = try AgentLock(databasePath: config.databasePath)
         store = try Store(path: config.databasePath)
+        rollups = RollupEngine(store: store, retention: config.retention, logger: logger)
+        query = QueryEngine(store: store, retention: config.retention)
+    }
+
+    func makeTailer() -> Tailer {
+        let tailer = Tailer(store: store, config: config.tailer, logger: logger)
+        tailer.onCommit = { db, rows in try RollupEngine.markDirty(rows, in: db) }
+        return tailer
     }
 
     /// Ingests everything not yet ingested and returns what it did (`ingest --once`).
     public func ingestOnce(showProgress: Bool = true) throws -> IngestCounts {
-        let tailer = Tailer(store: store, config: config.tailer, logger: logger)
+        let tailer = makeTailer()
         var reporter = ProgressReporter(total: tailer.pendingBytes())
         let counts = try tailer.scan { so in if showProgress { reporter.update(bytes: so.bytes, lines: so.ingested) } }
         if showProgress && counts.ingested + counts.quarantined > 0 {
             reporter.update(bytes: counts.bytes, lines: counts.ingested, final: true)
         }
         stats.update(from: tailer)
+        // Leave the store consistent: every touched day rolled up before exiting.
+        try rollups.processDirty()
         return counts
     }
 
     public func run() async throws {
-        let tailer = Tailer(store: store, config: config.tailer, logger: logger)
+        let tailer = makeTailer()
         let ingest = IngestService(app: self, tailer: tailer)
         let http = AgentHTTP(app: self).application()
-        var groupConfig = ServiceGroupConfiguration(services: [http, ingest], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let maintenance = MaintenanceService(app: self)
+        var groupConfig = ServiceGroupConfiguration(services: [http, ingest, maintenance], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfig.maximumGracefulShutdownDuration = .seconds(10)
         logger.notice("metrics agent starting", metadata: [
             "log_dirs": "\(config.tailer.directories.joined(separator: ","))", "db": "\(config.databasePath)",
@@ -47,6 +60,15 @@ public final class MetricsAgentApp: Sendable {
         ])
         try await ServiceGroup(configuration: groupConfig).run()
         logger.notice("metrics agent stopped")
+    }
+
+    /// Reads off the async threads (the pool allows reads beside the ingest writes).
+    private let readers = DispatchQueue(label: "metrics-agent.reads", attributes: .concurrent)
+
+    func onWorkerRead<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            readers.async { continuation.resume(with: Result { try body() }) }
+        }
     }
 
     /// Runs blocking work on the ingest thread.
@@ -94,6 +116,33 @@ struct IngestService: Service, @unchecked Sendable {
                     failures += 1
                     app.stats.error()
                     app.logger.error("ingest failed; retrying", metadata: ["error": "\(error)", "attempt": "\(failures)"])
+                }
+            }
+        }
+    }
+}
+
+/// Rolls up dirty days shortly after they are ingested, and prunes each tier
+/// to its retention every `pruneInterval` (the first time after one interval).
+struct MaintenanceService: Service {
+    let app: MetricsAgentApp
+
+    func run() async throws {
+        let app = app
+        try await cancelWhenGracefulShutdown {
+            var nextPrune = ContinuousClock.now + app.config.pruneInterval
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: .milliseconds(500)) } catch { return }
+                do {
+                    try await app.onWorker { try app.rollups.processDirty(limit: 32) }
+                    if ContinuousClock.now >= nextPrune {
+                        nextPrune = ContinuousClock.now + app.config.pruneInterval
+                        let deleted = try await app.onWorker { try app.rollups.prune() }
+                        if deleted > 0 { app.logger.info("pruned rows past retention", metadata: ["rows": "\(deleted)"]) }
+                    }
+                } catch {
+                    app.stats.error()
+                    app.logger.error("rollup or prune failed; retrying", metadata: ["error": "\(error)"])
                 }
             }
         }

@@ -112,6 +112,7 @@ public final class Store: Sendable {
                 CREATE TABLE agent_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
                 """)
         }
+        for (name, migration) in rollupMigrations { migrator.registerMigration(name, migrate: migration) }
         return migrator
     }
 

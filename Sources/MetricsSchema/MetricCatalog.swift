@@ -14,32 +14,52 @@ public struct MetricDefinition: Sendable, Equatable {
     public let help: String
     /// Where the value sits in a line: a top-level key, or `["latency_ms", "p95"]`.
     public let path: [String]
+    /// How the fleet figure combines instances at one time.
+    public let fleet: FleetAggregation
+
+    public init(name: String, unit: String, kind: Kind, help: String, path: [String], fleet: FleetAggregation) {
+        self.name = name
+        self.unit = unit
+        self.kind = kind
+        self.help = help
+        self.path = path
+        self.fleet = fleet
+    }
+}
+
+public enum FleetAggregation: String, Sendable {
+    /// Totals: connections, players, messages, memory in use.
+    case sum
+    /// Shares: CPU and memory percent.
+    case avg
+    /// Worst case: latency percentiles.
+    case max
 }
 
 public enum MetricCatalog {
     public static let all: [MetricDefinition] = [
-        .init(name: "cpu_percent", unit: "%", kind: .gauge, help: "Host CPU busy over the interval", path: ["cpu_percent"]),
-        .init(name: "memory_percent", unit: "%", kind: .gauge, help: "Host memory in use (MemTotal - MemAvailable)", path: ["memory_percent"]),
-        .init(name: "memory_mb", unit: "MiB", kind: .gauge, help: "Host memory in use", path: ["memory_mb"]),
-        .init(name: "process_cpu_percent", unit: "% of a core", kind: .gauge, help: "Game-server CPU", path: ["process_cpu_percent"]),
-        .init(name: "rss_mb", unit: "MiB", kind: .gauge, help: "Game-server resident memory", path: ["rss_mb"]),
-        .init(name: "connections", unit: "connections", kind: .gauge, help: "Open WebSocket connections", path: ["connections"]),
-        .init(name: "active_rooms", unit: "rooms", kind: .gauge, help: "Rooms", path: ["active_rooms"]),
-        .init(name: "active_games", unit: "games", kind: .gauge, help: "Games in progress", path: ["active_games"]),
-        .init(name: "players", unit: "players", kind: .gauge, help: "Humans connected to a room", path: ["players"]),
-        .init(name: "messages_in", unit: "messages", kind: .count, help: "Client messages received", path: ["messages_in"]),
-        .init(name: "messages_out", unit: "messages", kind: .count, help: "Messages sent to clients", path: ["messages_out"]),
-        .init(name: "games_started", unit: "games", kind: .count, help: "Games started", path: ["games_started"]),
-        .init(name: "games_finished", unit: "games", kind: .count, help: "Games played to the end", path: ["games_finished"]),
-        .init(name: "errors", unit: "errors", kind: .count, help: "Error replies and internal errors", path: ["errors"]),
-        .init(name: "latency_p50_ms", unit: "ms", kind: .gauge, help: "Action latency, median", path: ["latency_ms", "p50"]),
-        .init(name: "latency_p95_ms", unit: "ms", kind: .gauge, help: "Action latency, 95th percentile", path: ["latency_ms", "p95"]),
-        .init(name: "latency_p99_ms", unit: "ms", kind: .gauge, help: "Action latency, 99th percentile", path: ["latency_ms", "p99"]),
-        .init(name: "latency_max_ms", unit: "ms", kind: .gauge, help: "Action latency, maximum", path: ["latency_ms", "max"]),
-        .init(name: "actions", unit: "actions", kind: .count, help: "Client messages handled (latency samples)", path: ["latency_ms", "count"]),
-        .init(name: "uptime_s", unit: "s", kind: .gauge, help: "Game-server uptime", path: ["uptime_s"]),
-        .init(name: "interval_s", unit: "s", kind: .gauge, help: "Seconds covered by the line", path: ["interval_s"]),
-        .init(name: "write_errors", unit: "lines", kind: .gauge, help: "Metrics lines written late after write errors", path: ["write_errors"]),
+        .init(name: "cpu_percent", unit: "%", kind: .gauge, help: "Host CPU busy over the interval", path: ["cpu_percent"], fleet: .avg),
+        .init(name: "memory_percent", unit: "%", kind: .gauge, help: "Host memory in use (MemTotal - MemAvailable)", path: ["memory_percent"], fleet: .avg),
+        .init(name: "memory_mb", unit: "MiB", kind: .gauge, help: "Host memory in use", path: ["memory_mb"], fleet: .sum),
+        .init(name: "process_cpu_percent", unit: "% of a core", kind: .gauge, help: "Game-server CPU", path: ["process_cpu_percent"], fleet: .avg),
+        .init(name: "rss_mb", unit: "MiB", kind: .gauge, help: "Game-server resident memory", path: ["rss_mb"], fleet: .sum),
+        .init(name: "connections", unit: "connections", kind: .gauge, help: "Open WebSocket connections", path: ["connections"], fleet: .sum),
+        .init(name: "active_rooms", unit: "rooms", kind: .gauge, help: "Rooms", path: ["active_rooms"], fleet: .sum),
+        .init(name: "active_games", unit: "games", kind: .gauge, help: "Games in progress", path: ["active_games"], fleet: .sum),
+        .init(name: "players", unit: "players", kind: .gauge, help: "Humans connected to a room", path: ["players"], fleet: .sum),
+        .init(name: "messages_in", unit: "messages", kind: .count, help: "Client messages received", path: ["messages_in"], fleet: .sum),
+        .init(name: "messages_out", unit: "messages", kind: .count, help: "Messages sent to clients", path: ["messages_out"], fleet: .sum),
+        .init(name: "games_started", unit: "games", kind: .count, help: "Games started", path: ["games_started"], fleet: .sum),
+        .init(name: "games_finished", unit: "games", kind: .count, help: "Games played to the end", path: ["games_finished"], fleet: .sum),
+        .init(name: "errors", unit: "errors", kind: .count, help: "Error replies and internal errors", path: ["errors"], fleet: .sum),
+        .init(name: "latency_p50_ms", unit: "ms", kind: .gauge, help: "Action latency, median", path: ["latency_ms", "p50"], fleet: .max),
+        .init(name: "latency_p95_ms", unit: "ms", kind: .gauge, help: "Action latency, 95th percentile", path: ["latency_ms", "p95"], fleet: .max),
+        .init(name: "latency_p99_ms", unit: "ms", kind: .gauge, help: "Action latency, 99th percentile", path: ["latency_ms", "p99"], fleet: .max),
+        .init(name: "latency_max_ms", unit: "ms", kind: .gauge, help: "Action latency, maximum", path: ["latency_ms", "max"], fleet: .max),
+        .init(name: "actions", unit: "actions", kind: .count, help: "Client messages handled (latency samples)", path: ["latency_ms", "count"], fleet: .sum),
+        .init(name: "uptime_s", unit: "s", kind: .gauge, help: "Game-server uptime", path: ["uptime_s"], fleet: .avg),
+        .init(name: "interval_s", unit: "s", kind: .gauge, help: "Seconds covered by the line", path: ["interval_s"], fleet: .avg),
+        .init(name: "write_errors", unit: "lines", kind: .gauge, help: "Metrics lines written late after write errors", path: ["write_errors"], fleet: .sum),
     ]
 
     public static let names: [String] = all.map(\.name)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import JSONCore
 import MetricsAgent
 
 /// Options shared by the subcommands; each falls back to an environment variable.
@@ -13,6 +14,13 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Instance for lines without instance_id, such as the seed's (default seed). [METRICS_AGENT_DEFAULT_INSTANCE]")
     var defaultInstance: String?
     @Option(help: "Log level (default info). [METRICS_AGENT_LOG_LEVEL]") var logLevel: String?
+    @Option(help: "Keep raw minutes this long (default 15d). [METRICS_AGENT_RETENTION_RAW]") var retentionRaw: String?
+    @Option(name: .customLong("retention-5m"), help: "Keep 5-minute buckets this long (default 63d). [METRICS_AGENT_RETENTION_5M]")
+    var retention5m: String?
+    @Option(name: .customLong("retention-1h"), help: "Keep 1-hour buckets this long (default 455d). [METRICS_AGENT_RETENTION_1H]")
+    var retention1h: String?
+    @Option(name: .customLong("retention-1d"), help: "Keep 1-day buckets this long (default 5y). [METRICS_AGENT_RETENTION_1D]")
+    var retention1d: String?
 
     func env(_ name: String) -> String? { ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 } }
 
@@ -23,6 +31,16 @@ struct CommonOptions: ParsableArguments {
         config.tailer = TailerConfig(directories: dirs, pattern: FilePattern(pats),
                                      defaultInstance: defaultInstance ?? env("METRICS_AGENT_DEFAULT_INSTANCE") ?? "seed")
         config.databasePath = db ?? env("METRICS_AGENT_DB") ?? "./data/metrics.sqlite"
+        func keep(_ flag: String?, _ name: String, _ option: String) throws -> TimeInterval? {
+            guard let text = flag ?? env(name) else { return nil }
+            do { return Double(try TimeParameter.duration(text)) / 1000 } catch {
+                throw ValidationError("--\(option): \(error)")
+            }
+        }
+        if let v = try keep(retentionRaw, "METRICS_AGENT_RETENTION_RAW", "retention-raw") { config.retention.raw = v }
+        if let v = try keep(retention5m, "METRICS_AGENT_RETENTION_5M", "retention-5m") { config.retention.fiveMinutes = v }
+        if let v = try keep(retention1h, "METRICS_AGENT_RETENTION_1H", "retention-1h") { config.retention.hour = v }
+        if let v = try keep(retention1d, "METRICS_AGENT_RETENTION_1D", "retention-1d") { config.retention.day = v }
         return config
     }
 
@@ -44,7 +62,7 @@ struct MetricsAgentCommand: AsyncParsableCommand {
         commandName: "metrics-agent",
         abstract: "Tails the game server's metrics files into SQLite exactly once; serves the dashboard, API and alerts.",
         discussion: "Options fall back to the environment variables shown in brackets.",
-        subcommands: [Run.self, Ingest.self])
+        subcommands: [Run.self, Ingest.self, Export.self])
 }
 
 /// Exit code for a damaged database: systemd's unit does not restart on it (no crash loop).
@@ -112,5 +130,56 @@ struct Ingest: AsyncParsableCommand {
             throw ExitCode.failure
         }
         print("ingested=\(counts.ingested) quarantined=\(counts.quarantined) files=\(counts.files)")
+    }
+}
+
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print one metric's series: CSV `timestamp,value` (empty value for a gap) or JSON.")
+
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Metric name (see /api/metrics).") var metric: String
+    @Option(help: "Instance; omit for the fleet (all instances combined).") var instance: String?
+    @Option(help: "Start: now-24h, RFC 3339 or Unix seconds.") var from: String
+    @Option(help: "End (default now).") var to: String = "now"
+    @Option(help: "Step: 60s, 5m, 1h, 1d (default: about 1,000 points).") var step: String?
+    @Option(help: "avg, min, max, sum, count, p95 or p99.") var stat: String = "avg"
+    @Option(help: "csv or json.") var format: String = "csv"
+
+    func run() async throws {
+        let config = try common.agentConfig()
+        guard let statistic = Statistic(rawValue: stat) else {
+            throw ValidationError("--stat must be one of \(Statistic.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard ["csv", "json"].contains(format) else { throw ValidationError("--format must be csv or json") }
+        let query: SeriesQuery
+        do {
+            query = SeriesQuery(metric: metric, instances: instance.map { [$0] } ?? [], from: try TimeParameter.parse(from),
+                                to: try TimeParameter.parse(to), step: try step.map { try TimeParameter.duration($0) },
+                                statistic: statistic)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        guard FileManager.default.fileExists(atPath: config.databasePath) else {
+            throw ValidationError("no database at \(config.databasePath)")
+        }
+        let store = try Store(path: config.databasePath, readonly: true)
+        let result: SeriesResult
+        do {
+            result = try QueryEngine(store: store, retention: config.retention).series(query)
+        } catch let error as QueryError {
+            throw ValidationError(error.description)
+        }
+        let points = instance == nil ? (result.fleet ?? result.series.first?.points ?? []) : (result.series.first?.points ?? [])
+        if format == "csv" {
+            print(SeriesCSV.text(points), terminator: "")
+        } else {
+            let json = JSON.object([
+                "metric": .string(result.metric.name), "unit": .string(result.metric.unit), "stat": .string(statistic.rawValue),
+                "instance": .string(instance ?? "fleet"), "tier": .string(result.tier.name), "step_ms": JSON(Int(result.step)),
+                "points": .array(points.map { .array([JSON(Int($0.time)), $0.value.map { JSON($0) } ?? .null]) }),
+            ])
+            print(json.text)
+        }
     }
 }

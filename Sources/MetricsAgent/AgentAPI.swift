@@ -1,0 +1,165 @@
+import Foundation
+import Hummingbird
+import JSONCore
+import MetricsSchema
+
+/// The query API: parameters in, JSON or CSV out. Bad parameters are 400s with a message.
+struct AgentAPI: Sendable {
+    let app: MetricsAgentApp
+    var query: QueryEngine { app.query }
+
+    struct BadRequest: Error {
+        let message: String
+    }
+
+    /// Runs `body` off the event loop; maps bad input to 400 and anything else to 500.
+    func respond(_ body: @escaping @Sendable () throws -> JSON) async throws -> Response {
+        do {
+            return json(.ok, try await app.onWorkerRead(body))
+        } catch let error as BadRequest {
+            return json(.badRequest, ["error": .string(error.message)])
+        } catch let error as QueryError {
+            return json(.badRequest, ["error": .string(error.description)])
+        } catch {
+            app.logger.error("API request failed", metadata: ["error": "\(error)"])
+            return json(.internalServerError, ["error": "internal error; see the agent's log"])
+        }
+    }
+
+    func respondCSV(_ body: @escaping @Sendable () throws -> String) async throws -> Response {
+        do {
+            let text = try await app.onWorkerRead(body)
+            return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"series.csv\""],
+                            body: .init(byteBuffer: ByteBuffer(string: text)))
+        } catch let error as BadRequest {
+            return json(.badRequest, ["error": .string(error.message)])
+        } catch let error as QueryError {
+            return json(.badRequest, ["error": .string(error.description)])
+        }
+    }
+
+    func metricsCatalog() -> JSON {
+        ["metrics": .array(MetricCatalog.all.map { m in
+            ["name": .string(m.name), "unit": .string(m.unit), "kind": .string(m.kind.rawValue), "help": .string(m.help),
+             "fleet": .string(m.fleet.rawValue)]
+        }), "statistics": JSON(Statistic.allCases.map(\.rawValue))]
+    }
+
+    func instances() throws -> JSON {
+        ["instances": .array(try query.instances().map { i in
+            ["instance_id": .string(i.id), "first": JSON(Int(i.firstTimestamp)), "last": JSON(Int(i.lastTimestamp))]
+        })]
+    }
+
+    func seriesQuery(_ params: Parameters) throws -> SeriesQuery {
+        func value(_ key: String) -> String? { params.get(key).flatMap { $0.isEmpty ? nil : $0 } }
+        guard let metric = value("metric") else { throw BadRequest(message: "'metric' is required; see /api/metrics") }
+        let now = Date()
+        let from = try TimeParameter.parse(value("from") ?? "now-24h", now: now)
+        let to = try TimeParameter.parse(value("to") ?? "now", now: now)
+        let step = try value("step").map { try TimeParameter.duration($0) }
+        let statName = value("stat") ?? "avg"
+        guard let stat = Statistic(rawValue: statName) else {
+            throw BadRequest(message: "unknown stat '\(statName.prefix(20))'; use \(Statistic.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let instanceText = value("instance") ?? "all"
+        let instances = instanceText == "all" ? [] : instanceText.split(separator: ",").map(String.init)
+        guard to - from <= 20 * 31_536_000_000 else { throw BadRequest(message: "ranges are limited to 20 years") }
+        return SeriesQuery(metric: metric, instances: instances, from: from, to: to, step: step, statistic: stat)
+    }
+
+    func series(_ params: Parameters) throws -> JSON {
+        let result = try query.series(try seriesQuery(params))
+        func points(_ list: [Point]) -> JSON {
+            .array(list.map { .array([JSON(Int($0.time)), $0.value.map { JSON($0) } ?? .null]) })
+        }
+        return [
+            "metric": .string(result.metric.name), "unit": .string(result.metric.unit), "stat": .string(result.statistic.rawValue),
+            "tier": .string(result.tier.name), "step_ms": JSON(Int(result.step)), "from": JSON(Int(result.from)), "to": JSON(Int(result.to)),
+            "series": .array(result.series.map { ["instance": .string($0.instance), "points": points($0.points)] }),
+            "fleet": result.fleet.map(points) ?? .null,
+        ]
+    }
+
+    /// `timestamp,value` (RFC 3339, empty value for a gap) for one instance, or the fleet when several.
+    func seriesCSV(_ params: Parameters) throws -> String {
+        let q = try seriesQuery(params)
+        let result = try query.series(q)
+        guard let points = q.instances.count == 1 ? result.series.first?.points : result.fleet ?? result.series.first?.points else {
+            return "timestamp,value\n"
+        }
+        return SeriesCSV.text(points)
+    }
+
+    func annotations(_ params: Parameters) throws -> JSON {
+        let now = Date()
+        let from = try TimeParameter.parse(params.get("from") ?? "now-24h", now: now)
+        let to = try TimeParameter.parse(params.get("to") ?? "now", now: now)
+        let instance = params.get("instance").flatMap { $0 == "all" || $0.isEmpty ? nil : $0 }
+        return ["annotations": .array(try query.annotations(from: from, to: to, instance: instance).map { a in
+            ["instance": JSON(a.instance), "time": JSON(Int(a.time)), "end": a.end.map { JSON(Int($0)) } ?? .null,
+             "kind": .string(a.kind), "text": .string(a.text)]
+        })]
+    }
+
+    func dashboards() throws -> JSON {
+        ["dashboards": .array(try Dashboards(directory: app.config.dashboardsDirectory).all().map { d in
+            ["name": .string(d.name), "title": d.definition["title"] ?? .string(d.name)]
+        })]
+    }
+
+    func dashboard(_ name: String) throws -> JSON {
+        guard let found = try Dashboards(directory: app.config.dashboardsDirectory).all().first(where: { $0.name == name }) else {
+            throw BadRequest(message: "no dashboard '\(name.prefix(40))'")
+        }
+        return found.definition
+    }
+
+    /// The agent's own metrics and the newest value of every series, in Prometheus text format.
+    func prometheus() -> String {
+        var text = PrometheusText()
+        if let latest = try? query.latest() {
+            for (index, metric) in MetricCatalog.all.enumerated() {
+                let samples = latest.compactMap { entry in entry.values[index].map { (entry.instance, $0) } }
+                guard let first = samples.first else { continue }
+                let name = "liaptui_\(metric.name)"
+                text.add(name, .gauge, "\(metric.help) (\(metric.unit)), newest line", first.1, labels: ["instance_id": first.0])
+                for (instance, value) in samples.dropFirst() { text.sample(name, value, labels: ["instance_id": instance]) }
+            }
+            for entry in latest {
+                text.add("liaptui_last_line_timestamp_seconds", .gauge, "Timestamp of the newest line of an instance.",
+                         Double(entry.time) / 1000, labels: ["instance_id": entry.instance])
+            }
+        }
+        return text.output + app.stats.prometheus()
+    }
+}
+
+public enum SeriesCSV {
+    public static func text(_ points: [Point]) -> String {
+        var out = "timestamp,value\n"
+        for p in points {
+            out += RFC3339.format(Date(timeIntervalSince1970: Double(p.time) / 1000)) + "," + (p.value.map { JSON.format($0) } ?? "") + "\n"
+        }
+        return out
+    }
+}
+
+/// Dashboard definitions: one JSON file each in the dashboards folder.
+struct Dashboards {
+    let directory: String
+
+    struct Entry {
+        let name: String
+        let definition: JSON
+    }
+
+    func all() throws -> [Entry] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.hasSuffix(".json") }.sorted().compactMap { file in
+            guard let data = FileManager.default.contents(atPath: (directory as NSString).appendingPathComponent(file)),
+                  let definition = try? JSONParser.parse(bytes: data), definition["panels"]?.array != nil else { return nil }
+            return Entry(name: String(file.dropLast(5)), definition: definition)
+        }
+    }
+}

@@ -1,0 +1,261 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+import MetricsSchema
+
+/// A statistic of a metric over each step.
+public enum Statistic: String, CaseIterable, Sendable {
+    case avg, min, max, sum, count, p95, p99
+}
+
+public struct QueryError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+public struct SeriesQuery: Sendable {
+    public var metric: String
+    /// Empty means every instance (plus the fleet series).
+    public var instances: [String]
+    public var from: Int64
+    public var to: Int64
+    /// Requested step in ms; nil picks one that gives about 1,000 points.
+    public var step: Int64?
+    public var statistic: Statistic
+
+    public init(metric: String, instances: [String] = [], from: Int64, to: Int64, step: Int64? = nil, statistic: Statistic = .avg) {
+        self.metric = metric
+        self.instances = instances
+        self.from = from
+        self.to = to
+        self.step = step
+        self.statistic = statistic
+    }
+}
+
+public struct Point: Sendable, Equatable {
+    public let time: Int64
+    public let value: Double?
+}
+
+public struct SeriesResult: Sendable {
+    public let metric: MetricDefinition
+    public let statistic: Statistic
+    public let tier: Tier
+    public let step: Int64
+    public let from: Int64
+    public let to: Int64
+    public let series: [(instance: String, points: [Point])]
+    /// The fleet figure (sum, average or maximum of the instances, per the metric) when several were asked for.
+    public let fleet: [Point]?
+}
+
+public struct InstanceInfo: Sendable, Equatable {
+    public let id: String
+    public let firstTimestamp: Int64
+    public let lastTimestamp: Int64
+}
+
+public struct Annotation: Sendable, Equatable {
+    public let instance: String?
+    public let time: Int64
+    public let end: Int64?
+    public let kind: String
+    public let text: String
+}
+
+/// Answers series, instance and annotation questions from the store, choosing
+/// the tier from the range and the step.
+public struct QueryEngine: Sendable {
+    public static let maxPoints: Int64 = 1_500
+    static let roundSteps: [Int64] = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10_080].map { $0 * 60_000 }
+    let store: Store
+    let retention: Retention
+    let now: @Sendable () -> Date
+
+    public init(store: Store, retention: Retention = Retention(), now: @escaping @Sendable () -> Date = { Date() }) {
+        self.store = store
+        self.retention = retention
+        self.now = now
+    }
+
+    /// The finest tier that serves `from` (within its retention) at `step`; and the step rounded to whole buckets.
+    func plan(from: Int64, to: Int64, step requested: Int64?) -> (Tier, Int64) {
+        let range = max(to - from, 60_000)
+        let minimum = (range + QueryEngine.maxPoints - 1) / QueryEngine.maxPoints
+        // Without a requested step: the first round step that keeps the series within the point limit.
+        let wanted = max(requested ?? QueryEngine.roundSteps.first { $0 >= minimum } ?? minimum, minimum, Tier.raw.milliseconds)
+        let nowMS = Int64(now().timeIntervalSince1970 * 1000)
+        var tier = Tier.allCases.last { $0.milliseconds <= wanted } ?? .raw
+        while tier != .day && from < nowMS - Int64(retention.keeps(tier) * 1000) {
+            tier = Tier.allCases.first { $0 > tier }!
+        }
+        let step = max(tier.milliseconds, (wanted + tier.milliseconds - 1) / tier.milliseconds * tier.milliseconds)
+        return (tier, step)
+    }
+
+    public func series(_ query: SeriesQuery) throws -> SeriesResult {
+        guard let metric = MetricCatalog.definition(query.metric) else {
+            throw QueryError("unknown metric '\(query.metric)'; see /api/metrics")
+        }
+        guard query.to > query.from else { throw QueryError("'to' must be after 'from'") }
+        if let step = query.step, step < 1000 { throw QueryError("'step' must be at least 1 second") }
+        let (tier, step) = plan(from: query.from, to: query.to, step: query.step)
+        let start = floorDiv(query.from, step) * step
+        let instances = query.instances.isEmpty ? try self.instances().map(\.id) : query.instances
+        let series = try store.pool.read { db in
+            try instances.map { instance in
+                (instance, try points(metric: metric, instance: instance, tier: tier, from: start, to: query.to, step: step,
+                                      statistic: query.statistic, in: db))
+            }
+        }
+        let fleet = series.count > 1 || query.instances.isEmpty ? fleetPoints(series.map(\.1), metric: metric, statistic: query.statistic) : nil
+        return SeriesResult(metric: metric, statistic: query.statistic, tier: tier, step: step, from: start, to: query.to,
+                            series: series, fleet: fleet)
+    }
+
+    /// One value per step from `from` (aligned) to `to`; nil where there was no data.
+    private func points(metric: MetricDefinition, instance: String, tier: Tier, from: Int64, to: Int64, step: Int64,
+                        statistic: Statistic, in db: Database) throws -> [Point] {
+        let count = Int((to - from + step - 1) / step)
+        var accumulators = [Accumulator](repeating: Accumulator(), count: max(count, 0))
+        if tier == .raw {
+            let statement = try db.cachedStatement(sql: "SELECT ts, \(metric.name) FROM samples WHERE instance_id = ? AND ts >= ? AND ts < ? AND \(metric.name) IS NOT NULL")
+            try statement.setArguments([instance, from, to])
+            let raw = statement.sqliteStatement
+            while sqlite3_step(raw) == SQLITE_ROW {
+                let i = Int((sqlite3_column_int64(raw, 0) - from) / step)
+                if i >= 0 && i < count { accumulators[i].add(sqlite3_column_double(raw, 1)) }
+            }
+            sqlite3_reset(raw)
+        } else {
+            let m = metric.name
+            let statement = try db.cachedStatement(sql: """
+                SELECT bucket, \(m)_count, \(m)_sum, \(m)_min, \(m)_max, \(m)_p95, \(m)_p99 FROM \(tier.table)
+                WHERE instance_id = ? AND bucket >= ? AND bucket < ? AND \(m)_count > 0
+                """)
+            try statement.setArguments([instance, from, to])
+            let raw = statement.sqliteStatement
+            while sqlite3_step(raw) == SQLITE_ROW {
+                let i = Int((sqlite3_column_int64(raw, 0) - from) / step)
+                guard i >= 0 && i < count else { continue }
+                accumulators[i].add(BucketStats(count: Int(sqlite3_column_int64(raw, 1)), sum: sqlite3_column_double(raw, 2),
+                                                min: sqlite3_column_double(raw, 3), max: sqlite3_column_double(raw, 4),
+                                                p95: sqlite3_column_double(raw, 5), p99: sqlite3_column_double(raw, 6)))
+            }
+            sqlite3_reset(raw)
+        }
+        return accumulators.enumerated().map { Point(time: from + Int64($0.offset) * step, value: $0.element.value(statistic)) }
+    }
+
+    private func fleetPoints(_ series: [[Point]], metric: MetricDefinition, statistic: Statistic) -> [Point]? {
+        guard let first = series.first else { return nil }
+        // Counts of samples add up whatever the metric; otherwise the metric says how instances combine.
+        let rule: FleetAggregation = statistic == .count ? .sum : metric.fleet
+        return first.indices.map { i in
+            let values = series.compactMap { $0[i].value }
+            guard !values.isEmpty else { return Point(time: first[i].time, value: nil) }
+            switch rule {
+            case .sum: return Point(time: first[i].time, value: values.reduce(0, +))
+            case .avg: return Point(time: first[i].time, value: values.reduce(0, +) / Double(values.count))
+            case .max: return Point(time: first[i].time, value: values.max())
+            }
+        }
+    }
+
+    public func instances() throws -> [InstanceInfo] {
+        try store.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT instance_id, first_ts, last_ts FROM instances ORDER BY instance_id")
+                .map { InstanceInfo(id: $0[0], firstTimestamp: $0[1], lastTimestamp: $0[2]) }
+        }
+    }
+
+    public func annotations(from: Int64, to: Int64, instance: String? = nil) throws -> [Annotation] {
+        try store.pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT instance_id, ts, end_ts, kind, text FROM annotations
+                WHERE ts < ? AND COALESCE(end_ts, ts) >= ? AND (? IS NULL OR instance_id IS NULL OR instance_id = ?)
+                ORDER BY ts LIMIT 5000
+                """, arguments: [to, from, instance, instance])
+                .map { Annotation(instance: $0[0], time: $0[1], end: $0[2], kind: $0[3], text: $0[4]) }
+        }
+    }
+
+    /// The newest raw sample of each instance, for /metrics.
+    public func latest() throws -> [(instance: String, time: Int64, values: [Double?])] {
+        try store.pool.read { db in
+            let ids = try String.fetchAll(db, sql: "SELECT instance_id FROM instances ORDER BY instance_id")
+            return try ids.compactMap { id in
+                guard let row = try Row.fetchOne(db, sql: "SELECT ts, \(Store.metricColumns.joined(separator: ", ")) FROM samples WHERE instance_id = ? ORDER BY ts DESC LIMIT 1", arguments: [id]) else { return nil }
+                return (id, row[0], (1...Store.metricColumns.count).map { row[$0] as Double? })
+            }
+        }
+    }
+}
+
+/// Combines raw values or rollup buckets into one step's statistic.
+struct Accumulator {
+    var count = 0
+    var sum = 0.0
+    var min = Double.infinity
+    var max = -Double.infinity
+    var values: [Double] = []
+    var buckets: [BucketStats] = []
+
+    mutating func add(_ value: Double) {
+        count += 1
+        sum += value
+        min = Swift.min(min, value)
+        max = Swift.max(max, value)
+        values.append(value)
+    }
+
+    mutating func add(_ bucket: BucketStats) {
+        count += bucket.count
+        sum += bucket.sum
+        min = Swift.min(min, bucket.min)
+        max = Swift.max(max, bucket.max)
+        buckets.append(bucket)
+    }
+
+    /// nil for an empty step: a gap is a gap, never 0.
+    func value(_ statistic: Statistic) -> Double? {
+        guard count > 0 else { return nil }
+        switch statistic {
+        case .avg: return sum / Double(count)
+        case .min: return min
+        case .max: return max
+        case .sum: return sum
+        case .count: return Double(count)
+        case .p95, .p99:
+            if !values.isEmpty {
+                let stats = BucketStats(values: values)!
+                return statistic == .p95 ? stats.p95 : stats.p99
+            }
+            // One bucket: its exact percentile. Several: the largest, an upper bound (percentiles do not compose).
+            return buckets.map { statistic == .p95 ? $0.p95 : $0.p99 }.max()
+        }
+    }
+}
+
+/// Reads the times users type: `now`, `now-24h`, RFC 3339, or Unix seconds / milliseconds.
+public enum TimeParameter {
+    public static func parse(_ text: String, now: Date = Date()) throws -> Int64 {
+        let nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        if text == "now" { return nowMS }
+        if text.hasPrefix("now-"), let d = try? duration(String(text.dropFirst(4))) { return nowMS - d }
+        if let ms = RFC3339.parseMilliseconds(text) { return ms }
+        if let n = Int64(text) { return text.count >= 12 ? n : n * 1000 }
+        throw QueryError("unreadable time '\(text.prefix(40))': use now, now-24h, RFC 3339 or Unix seconds")
+    }
+
+    /// `90s`, `5m`, `24h`, `7d`, `2w`, `1y` (or plain seconds) in milliseconds.
+    public static func duration(_ text: String) throws -> Int64 {
+        let units: [Character: Int64] = ["s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000, "y": 31_536_000_000]
+        if let seconds = Double(text), seconds > 0 { return Int64(seconds * 1000) }
+        guard let unit = text.last, let factor = units[unit], let n = Double(text.dropLast()), n > 0 else {
+            throw QueryError("unreadable duration '\(text.prefix(20))': use 90s, 5m, 24h, 7d, 2w or 1y")
+        }
+        return Int64(n * Double(factor))
+    }
+}

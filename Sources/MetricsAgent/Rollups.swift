@@ -1,0 +1,373 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+import Logging
+import MetricsSchema
+
+/// How long each tier is kept. Defaults follow CloudWatch: raw minutes 15
+/// days, 5-minute buckets 63 days, 1-hour 455 days, 1-day 5 years.
+public struct Retention: Sendable, Equatable {
+    public var raw: TimeInterval = 15 * 86_400
+    public var fiveMinutes: TimeInterval = 63 * 86_400
+    public var hour: TimeInterval = 455 * 86_400
+    public var day: TimeInterval = 5 * 365 * 86_400
+
+    public init() {}
+
+    func keeps(_ tier: Tier) -> TimeInterval {
+        switch tier {
+        case .raw: return raw
+        case .fiveMinutes: return fiveMinutes
+        case .hour: return hour
+        case .day: return day
+        }
+    }
+}
+
+/// The storage tiers, finest first.
+public enum Tier: Int, CaseIterable, Sendable, Comparable {
+    case raw = 60_000
+    case fiveMinutes = 300_000
+    case hour = 3_600_000
+    case day = 86_400_000
+
+    public var milliseconds: Int64 { Int64(rawValue) }
+    public var name: String {
+        switch self {
+        case .raw: return "raw"
+        case .fiveMinutes: return "5m"
+        case .hour: return "1h"
+        case .day: return "1d"
+        }
+    }
+    var table: String { "rollup_\(name)" }
+    static let rolled: [Tier] = [.fiveMinutes, .hour, .day]
+
+    public static func < (a: Tier, b: Tier) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// The per-bucket figures kept for each metric.
+enum RollupField: String, CaseIterable {
+    case count, sum, min, max, p95, p99
+}
+
+extension Store {
+    static let day: Int64 = 86_400_000
+
+    static var rollupMigrations: [(String, @Sendable (Database) throws -> Void)] {
+        [("v2: rollups, annotations", { db in
+            for tier in Tier.rolled {
+                let columns = v1MetricColumns.flatMap { m in RollupField.allCases.map { "\(m)_\($0.rawValue) \($0 == .count ? "INTEGER" : "REAL")" } }
+                try db.execute(sql: """
+                    CREATE TABLE \(tier.table) (
+                        instance_id TEXT NOT NULL,
+                        bucket INTEGER NOT NULL,
+                        samples INTEGER NOT NULL,
+                        \(columns.joined(separator: ",\n    ")),
+                        PRIMARY KEY (instance_id, bucket)
+                    ) WITHOUT ROWID
+                    """)
+            }
+            try db.execute(sql: """
+                CREATE TABLE rollup_dirty (instance_id TEXT NOT NULL, day INTEGER NOT NULL, PRIMARY KEY (instance_id, day)) WITHOUT ROWID;
+                CREATE TABLE annotations (
+                    id INTEGER PRIMARY KEY,
+                    instance_id TEXT,
+                    ts INTEGER NOT NULL,
+                    end_ts INTEGER,
+                    kind TEXT NOT NULL,
+                    text TEXT NOT NULL,
+                    source TEXT NOT NULL
+                );
+                CREATE INDEX annotations_by_time ON annotations(ts);
+                CREATE INDEX annotations_by_source ON annotations(source, instance_id, ts);
+                CREATE TABLE instances (
+                    instance_id TEXT PRIMARY KEY,
+                    first_ts INTEGER NOT NULL,
+                    last_ts INTEGER NOT NULL,
+                    last_version TEXT
+                );
+                """)
+        })]
+    }
+}
+
+/// Keeps the rollup tiers and the derived annotations (restarts, gaps,
+/// deploys) up to date. Ingestion marks each (instance, UTC day) it touched as
+/// dirty in its own transaction; `processDirty` recomputes those days from the
+/// raw minutes, so late lines update their buckets and percentiles are exact.
+public final class RollupEngine: Sendable {
+    let store: Store
+    let retention: Retention
+    let logger: Logger
+    /// The wall clock, injectable for tests.
+    let now: @Sendable () -> Date
+
+    public init(store: Store, retention: Retention = Retention(), logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.store = store
+        self.retention = retention
+        self.logger = logger
+        self.now = now
+    }
+
+    /// Marks the days of freshly stored rows and keeps the instance list (called inside the ingest transaction).
+    static func markDirty(_ rows: [StoredRow], in db: Database) throws {
+        var days = Set<DayKey>()
+        var spans: [String: (first: Int64, last: Int64)] = [:]
+        for row in rows {
+            days.insert(DayKey(instance: row.instanceID, day: floorDiv(row.timestampMS, Store.day) * Store.day))
+            let span = spans[row.instanceID] ?? (row.timestampMS, row.timestampMS)
+            spans[row.instanceID] = (min(span.first, row.timestampMS), max(span.last, row.timestampMS))
+        }
+        for key in days {
+            try db.execute(sql: "INSERT OR IGNORE INTO rollup_dirty (instance_id, day) VALUES (?, ?)", arguments: [key.instance, key.day])
+        }
+        for (instance, span) in spans {
+            try db.execute(sql: """
+                INSERT INTO instances (instance_id, first_ts, last_ts) VALUES (?, ?, ?)
+                ON CONFLICT(instance_id) DO UPDATE SET first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)
+                """, arguments: [instance, span.first, span.last])
+        }
+    }
+
+    struct DayKey: Hashable {
+        let instance: String
+        let day: Int64
+    }
+
+    /// Recomputes every dirty day, one transaction per day. Returns the days done.
+    @discardableResult
+    public func processDirty(limit: Int = .max) throws -> Int {
+        var done = 0
+        while done < limit {
+            let batch = try store.pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT instance_id, day FROM rollup_dirty ORDER BY day LIMIT 64")
+                    .map { DayKey(instance: $0[0], day: $0[1]) }
+            }
+            if batch.isEmpty { break }
+            for key in batch {
+                try store.pool.write { db in
+                    try recompute(key, in: db)
+                    try db.execute(sql: "DELETE FROM rollup_dirty WHERE instance_id = ? AND day = ?", arguments: [key.instance, key.day])
+                }
+                done += 1
+                if done >= limit { break }
+            }
+        }
+        return done
+    }
+
+    public func dirtyDays() throws -> Int {
+        try store.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM rollup_dirty") ?? 0 }
+    }
+
+    private func recompute(_ key: DayKey, in db: Database) throws {
+        let nowMS = Int64(now().timeIntervalSince1970 * 1000)
+        // A day whose raw minutes are already pruned cannot be recomputed exactly: keep what was computed.
+        if key.day + Store.day <= nowMS - Int64(retention.raw * 1000) - Store.day {
+            let known = try Int.fetchOne(db, sql: "SELECT count(*) FROM rollup_1d WHERE instance_id = ? AND bucket = ?",
+                                         arguments: [key.instance, key.day]) ?? 0
+            if known > 0 {
+                logger.notice("late line for a day past raw retention; its rollups keep their values",
+                              metadata: ["instance": "\(key.instance)", "day": "\(RFC3339.format(Date(timeIntervalSince1970: Double(key.day) / 1000)))"])
+                return
+            }
+        }
+        let day = try DaySamples.load(instance: key.instance, day: key.day, in: db)
+        for tier in Tier.rolled {
+            // Tiers past their retention for this day would be pruned at once: skip the work.
+            guard key.day + Store.day > nowMS - Int64(retention.keeps(tier) * 1000) else { continue }
+            try write(tier: tier, instance: key.instance, day: key.day, buckets: day.buckets(tier), in: db)
+        }
+        try writeAnnotations(for: day, instance: key.instance, in: db)
+    }
+
+    private func write(tier: Tier, instance: String, day: Int64, buckets: [Bucket], in db: Database) throws {
+        try db.execute(sql: "DELETE FROM \(tier.table) WHERE instance_id = ? AND bucket >= ? AND bucket < ?",
+                       arguments: [instance, day, day + Store.day])
+        let columns = ["instance_id", "bucket", "samples"] + Store.metricColumns.flatMap { m in RollupField.allCases.map { "\(m)_\($0.rawValue)" } }
+        let sql = "INSERT INTO \(tier.table) (\(columns.joined(separator: ","))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ",")))"
+        let statement = try db.cachedStatement(sql: sql).sqliteStatement
+        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+        for bucket in buckets {
+            sqlite3_bind_text(statement, 1, instance, -1, transient)
+            sqlite3_bind_int64(statement, 2, bucket.start)
+            sqlite3_bind_int64(statement, 3, Int64(bucket.samples))
+            var index: Int32 = 4
+            for stats in bucket.metrics {
+                if let stats {
+                    sqlite3_bind_int64(statement, index, Int64(stats.count))
+                    sqlite3_bind_double(statement, index + 1, stats.sum)
+                    sqlite3_bind_double(statement, index + 2, stats.min)
+                    sqlite3_bind_double(statement, index + 3, stats.max)
+                    sqlite3_bind_double(statement, index + 4, stats.p95)
+                    sqlite3_bind_double(statement, index + 5, stats.p99)
+                } else {
+                    sqlite3_bind_int64(statement, index, 0)
+                    for i in 1...5 { sqlite3_bind_null(statement, index + Int32(i)) }
+                }
+                index += 6
+            }
+            let result = sqlite3_step(statement)
+            sqlite3_reset(statement)
+            guard result == SQLITE_DONE else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: result), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+            }
+        }
+    }
+
+    /// Restarts (uptime going back), gaps (a missing minute or more) and deploys (version changes) of one day.
+    private func writeAnnotations(for day: DaySamples, instance: String, in db: Database) throws {
+        try db.execute(sql: "DELETE FROM annotations WHERE source = 'derived' AND instance_id = ? AND ts >= ? AND ts < ?",
+                       arguments: [instance, day.start, day.start + Store.day])
+        guard !day.timestamps.isEmpty else { return }
+        let uptime = MetricCatalog.index(of: "uptime_s")!, interval = MetricCatalog.index(of: "interval_s")!
+        var previous = day.previous
+        for i in 0..<day.timestamps.count {
+            let ts = day.timestamps[i]
+            if let p = previous {
+                let step = (day.values[interval][i] ?? 60) * 1000
+                // More than twice the writer's interval (and over 90 s) without a line: a gap.
+                if Double(ts - p.ts) > max(2 * step, 90_000) {
+                    try annotate(instance, at: p.ts, end: ts, kind: "gap",
+                                 text: "No metrics for \(Self.duration(ts - p.ts))", in: db)
+                }
+                if let now = day.values[uptime][i], let before = p.uptime, now < before {
+                    try annotate(instance, at: ts, end: nil, kind: "restart", text: "Game server restarted (uptime \(Int(now)) s)", in: db)
+                }
+                if let version = day.versions[i], let old = p.version, version != old {
+                    try annotate(instance, at: ts, end: nil, kind: "deploy", text: "Version \(old) → \(version)", in: db)
+                }
+            }
+            previous = (ts, day.values[uptime][i], day.versions[i] ?? previous?.version)
+        }
+    }
+
+    private func annotate(_ instance: String, at ts: Int64, end: Int64?, kind: String, text: String, in db: Database) throws {
+        try db.execute(sql: "INSERT INTO annotations (instance_id, ts, end_ts, kind, text, source) VALUES (?, ?, ?, ?, ?, 'derived')",
+                       arguments: [instance, ts, end, kind, text])
+    }
+
+    static func duration(_ ms: Int64) -> String {
+        let minutes = ms / 60_000
+        if minutes < 120 { return "\(minutes) min" }
+        if minutes < 48 * 60 { return String(format: "%.1f h", Double(minutes) / 60) }
+        return String(format: "%.1f days", Double(minutes) / 1440)
+    }
+
+    /// Deletes what each tier no longer keeps, a few thousand rows per transaction
+    /// so ingestion never waits long. Dirty days are rolled up first.
+    @discardableResult
+    public func prune() throws -> Int {
+        try processDirty()
+        let nowMS = Int64(now().timeIntervalSince1970 * 1000)
+        var deleted = 0
+        let targets: [(String, String, TimeInterval)] = [
+            ("samples", "ts", retention.raw), ("rollup_5m", "bucket", retention.fiveMinutes),
+            ("rollup_1h", "bucket", retention.hour), ("rollup_1d", "bucket", retention.day),
+            ("quarantine", "quarantined_ms", retention.raw), ("annotations", "ts", retention.day),
+        ]
+        for (table, column, keep) in targets {
+            let cutoff = nowMS - Int64(keep * 1000)
+            while true {
+                let n = try store.pool.write { db -> Int in
+                    try db.execute(sql: """
+                        DELETE FROM \(table) WHERE rowid IN (SELECT rowid FROM \(table) WHERE \(column) < ? LIMIT 5000)
+                        """, arguments: [cutoff])
+                    return db.changesCount
+                }
+                deleted += n
+                if n < 5000 { break }
+            }
+        }
+        return deleted
+    }
+}
+
+/// Floor division for possibly negative timestamps.
+func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : (a - b + 1) / b }
+
+/// The figures of one metric in one bucket.
+public struct BucketStats: Sendable, Equatable {
+    public var count: Int
+    public var sum: Double
+    public var min: Double
+    public var max: Double
+    public var p95: Double
+    public var p99: Double
+
+    /// Nearest-rank percentiles, the same definition as the game server's latency summary.
+    public init?(values: [Double]) {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        func rank(_ q: Double) -> Double { sorted[Swift.max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1)] }
+        count = sorted.count
+        sum = values.reduce(0, +)  // in time order: the same sum however the bucket is read
+        min = sorted[0]
+        max = sorted[sorted.count - 1]
+        p95 = rank(0.95)
+        p99 = rank(0.99)
+    }
+
+    public init(count: Int, sum: Double, min: Double, max: Double, p95: Double, p99: Double) {
+        (self.count, self.sum, self.min, self.max, self.p95, self.p99) = (count, sum, min, max, p95, p99)
+    }
+}
+
+struct Bucket {
+    let start: Int64
+    let samples: Int
+    let metrics: [BucketStats?]
+}
+
+/// One instance's raw minutes of one UTC day, by metric, in time order.
+struct DaySamples {
+    let start: Int64
+    var timestamps: [Int64] = []
+    /// values[metric][row]
+    var values: [[Double?]]
+    var versions: [String?] = []
+    /// The last sample before the day: (ts, uptime, version), for gaps and restarts at midnight.
+    var previous: (ts: Int64, uptime: Double?, version: String?)?
+
+    static func load(instance: String, day: Int64, in db: Database) throws -> DaySamples {
+        var samples = DaySamples(start: day, values: Array(repeating: [], count: Store.metricColumns.count))
+        let columns = Store.metricColumns.joined(separator: ", ")
+        let statement = try db.cachedStatement(sql: "SELECT ts, version, \(columns) FROM samples WHERE instance_id = ? AND ts >= ? AND ts < ? ORDER BY ts")
+        let raw = statement.sqliteStatement
+        try statement.setArguments([instance, day, day + Store.day])
+        while true {
+            let result = sqlite3_step(raw)
+            if result == SQLITE_DONE { break }
+            guard result == SQLITE_ROW else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: result), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+            }
+            samples.timestamps.append(sqlite3_column_int64(raw, 0))
+            samples.versions.append(sqlite3_column_type(raw, 1) == SQLITE_NULL ? nil : String(cString: sqlite3_column_text(raw, 1)))
+            for m in 0..<Store.metricColumns.count {
+                let column = Int32(m + 2)
+                samples.values[m].append(sqlite3_column_type(raw, column) == SQLITE_NULL ? nil : sqlite3_column_double(raw, column))
+            }
+        }
+        sqlite3_reset(raw)
+        if let row = try Row.fetchOne(db, sql: "SELECT ts, uptime_s, version FROM samples WHERE instance_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
+                                      arguments: [instance, day]) {
+            samples.previous = (row[0], row[1], row[2])
+        }
+        return samples
+    }
+
+    func buckets(_ tier: Tier) -> [Bucket] {
+        var result: [Bucket] = []
+        var i = 0
+        while i < timestamps.count {
+            let start = floorDiv(timestamps[i], tier.milliseconds) * tier.milliseconds
+            var j = i
+            while j < timestamps.count && timestamps[j] < start + tier.milliseconds { j += 1 }
+            let metrics = values.map { column in BucketStats(values: column[i..<j].compactMap { $0 }) }
+            result.append(Bucket(start: start, samples: j - i, metrics: metrics))
+            i = j
+        }
+        return result
+    }
+}

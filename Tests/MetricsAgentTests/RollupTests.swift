@@ -1,0 +1,141 @@
+import Foundation
+import GRDB
+import JSONCore
+import Logging
+@testable import MetricsAgent
+import MetricsSchema
+import Testing
+import TestSupport
+
+@Suite struct RollupTests {
+    /// A line as written: time, instance and the values of two metrics (nil = absent).
+    struct Line {
+        let ts: Int64
+        let instance: String
+        let cpu: Double?
+        let players: Double?
+
+        var text: String {
+            var fields = [#""timestamp":"\#(RFC3339.format(Date(timeIntervalSince1970: Double(ts) / 1000)))""#, #""instance_id":"\#(instance)""#]
+            if let cpu { fields.append(#""cpu_percent":\#(JSON(cpu).text)"#) }
+            if let players { fields.append(#""players":\#(JSON(players).text)"#) }
+            return "{" + fields.joined(separator: ",") + "}\n"
+        }
+    }
+
+    static let start: Int64 = 1_795_132_800_000  // 2026-11-20T00:00:00Z
+    static let now = Date(timeIntervalSince1970: 1_795_132_800 + 4 * 86_400)
+
+    func makeAgent(_ dir: URL) throws -> (Tailer, RollupEngine, QueryEngine) {
+        let store = try Store(path: dir.appendingPathComponent("m.sqlite").path)
+        let logger = Logger(label: "test")
+        let tailer = Tailer(store: store, config: TailerConfig(directories: [dir.appendingPathComponent("logs").path], batchLines: 500), logger: logger)
+        tailer.onCommit = { db, rows in try RollupEngine.markDirty(rows, in: db) }
+        let fixedNow: @Sendable () -> Date = { RollupTests.now }
+        return (tailer, RollupEngine(store: store, logger: logger, now: fixedNow), QueryEngine(store: store, now: fixedNow))
+    }
+
+    @Test func rollupsMatchABruteForceRecomputationWithGapsAndLateLines() throws {
+        let dir = TemporaryDirectory.make("rollups")
+        let logs = dir.appendingPathComponent("logs")
+        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        var random = SeededGenerator(seed: 42)
+        var lines: [Line] = []
+        for instance in ["a", "b"] {
+            var minute = 0
+            while minute < 3 * 1440 {
+                // Gaps: a few minutes now and then, an hour-long outage once a day.
+                if Int.random(in: 0..<40, using: &random) == 0 { minute += Int.random(in: 2...9, using: &random); continue }
+                if minute % 1440 == 600 && instance == "a" { minute += 75; continue }
+                let cpu: Double? = Int.random(in: 0..<20, using: &random) == 0 ? nil : Double(Int.random(in: 0...10_000, using: &random)) / 100
+                let players: Double? = Double(Int.random(in: 0...120, using: &random))
+                lines.append(Line(ts: Self.start + Int64(minute) * 60_000, instance: instance, cpu: cpu, players: players))
+                minute += 1
+            }
+        }
+        // One in ten lines arrives late, after the rest was ingested and rolled up.
+        var late: [Line] = []
+        var onTime: [Line] = []
+        for line in lines { if Int.random(in: 0..<10, using: &random) == 0 { late.append(line) } else { onTime.append(line) } }
+        let (tailer, rollups, query) = try makeAgent(dir)
+        for line in onTime { LineWriter.appendRaw(line.text, to: logs.appendingPathComponent(MetricsFiles.fileName(for: Date(timeIntervalSince1970: Double(line.ts) / 1000))).path) }
+        try tailer.scan()
+        try rollups.processDirty()
+        for line in late.shuffled(using: &random) { LineWriter.appendRaw(line.text, to: logs.appendingPathComponent("metrics_late.jsonl").path) }
+        try tailer.scan()
+        #expect(try rollups.dirtyDays() > 0, "late lines mark their days dirty")
+        try rollups.processDirty()
+        #expect(try rollups.dirtyDays() == 0)
+
+        // Brute force from the lines written.
+        for tier in Tier.rolled {
+            for metric in ["cpu_percent", "players"] {
+                var expected: [String: BucketStats] = [:]
+                let grouped = Dictionary(grouping: lines) { "\($0.instance)|\(floorDiv($0.ts, tier.milliseconds) * tier.milliseconds)" }
+                for (key, members) in grouped {
+                    let values = members.sorted { $0.ts < $1.ts }.compactMap { metric == "cpu_percent" ? $0.cpu : $0.players }
+                    if let stats = BucketStats(values: values) { expected[key] = stats }
+                }
+                let actual = try tailer.store.pool.read { db in
+                    try Row.fetchAll(db, sql: "SELECT instance_id, bucket, \(metric)_count, \(metric)_sum, \(metric)_min, \(metric)_max, \(metric)_p95, \(metric)_p99 FROM \(tier.table) WHERE \(metric)_count > 0")
+                }
+                #expect(actual.count == expected.count, "\(tier.name) \(metric): bucket count")
+                for row in actual {
+                    let key = "\(row[0] as String)|\(row[1] as Int64)"
+                    let stats = BucketStats(count: row[2], sum: row[3], min: row[4], max: row[5], p95: row[6], p99: row[7])
+                    #expect(stats == expected[key], "\(tier.name) \(metric) \(key)")
+                }
+            }
+        }
+
+        // Gaps are annotations, and a missing minute is a null, never 0.
+        let annotations = try query.annotations(from: Self.start, to: Self.start + 3 * 86_400_000, instance: "a")
+        #expect(annotations.filter { $0.kind == "gap" && ($0.end! - $0.time) >= 75 * 60_000 }.count == 3)
+        let series = try query.series(SeriesQuery(metric: "players", instances: ["a"], from: Self.start + 600 * 60_000,
+                                                  to: Self.start + 700 * 60_000, step: 60_000))
+        #expect(series.tier == .raw)
+        #expect(series.series[0].points.count == 100)
+        #expect(series.series[0].points.prefix(75).allSatisfy { $0.value == nil })
+        // Where data exists, the raw-tier average equals the values written.
+        let byTime = Dictionary(lines.filter { $0.instance == "a" }.map { ($0.ts, $0.players) }, uniquingKeysWith: { a, _ in a })
+        for point in series.series[0].points.dropFirst(75) { #expect(point.value == byTime[point.time] ?? nil) }
+    }
+
+    @Test func seriesChoosesTheTierFromRangeAndStep() throws {
+        let dir = TemporaryDirectory.make("tiers")
+        let (_, _, query) = try makeAgent(dir)
+        let day: Int64 = 86_400_000
+        let now = Int64(Self.now.timeIntervalSince1970 * 1000)
+        func plan(_ range: Int64, step: Int64? = nil, ago: Int64 = 0) -> (Tier, Int64) {
+            query.plan(from: now - ago - range, to: now - ago, step: step)
+        }
+        #expect(plan(3_600_000).0 == .raw)
+        #expect(plan(day).0 == .raw && plan(day).1 == 60_000)
+        #expect(plan(7 * day).0 == .fiveMinutes)
+        #expect(plan(30 * day).0 == .fiveMinutes && plan(30 * day).1 == 1_800_000)
+        #expect(plan(90 * day).0 == .hour)
+        #expect(plan(365 * day).0 == .hour && plan(365 * day).1 == 6 * 3_600_000)
+        #expect(plan(3 * 365 * day).0 == .day)
+        // Retention: a day's range 30 days ago has no raw minutes left, 100 days ago no 5-minute buckets.
+        #expect(plan(day, ago: 30 * day).0 == .fiveMinutes)
+        #expect(plan(day, ago: 100 * day).0 == .hour)
+        #expect(plan(day, step: 3_600_000).0 == .hour)
+        for range in [3_600_000, day, 7 * day, 30 * day, 365 * day, 5 * 365 * day] {
+            let (_, step) = plan(range)
+            #expect((range + step - 1) / step <= QueryEngine.maxPoints + 1, "at most about 1,500 points for \(range)")
+        }
+    }
+}
+
+/// SplitMix64, so the random data is the same every run.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
