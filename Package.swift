@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "GameEngineTests", dependencies: ["GameEngine"]),
         .target(
             name: "TestSupport",
-            dependencies: ["JSONCore", "LiapTuiClient", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["JSONCore", "LiapTuiClient", "MetricsSchema", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Tests/TestSupport"),
         .testTarget(name: "MetricsSchemaTests", dependencies: ["MetricsSchema", "JSONCore"]),
         .testTarget(

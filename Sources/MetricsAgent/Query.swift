@@ -83,8 +83,9 @@ public struct QueryEngine: Sendable {
     func plan(from: Int64, to: Int64, step requested: Int64?) -> (Tier, Int64) {
         let range = max(to - from, 60_000)
         let minimum = (range + QueryEngine.maxPoints - 1) / QueryEngine.maxPoints
-        // Without a requested step: the first round step that keeps the series within the point limit.
-        let wanted = max(requested ?? QueryEngine.roundSteps.first { $0 >= minimum } ?? minimum, minimum, Tier.raw.milliseconds)
+        // A round step (1, 2, 5, 10 … minutes, hours, days) at least as long as asked for, within the point limit.
+        let atLeast = max(requested ?? 0, minimum, Tier.raw.milliseconds)
+        let wanted = QueryEngine.roundSteps.first { $0 >= atLeast } ?? (atLeast + Store.day - 1) / Store.day * Store.day
         let nowMS = Int64(now().timeIntervalSince1970 * 1000)
         var tier = Tier.allCases.last { $0.milliseconds <= wanted } ?? .raw
         while tier != .day && from < nowMS - Int64(retention.keeps(tier) * 1000) {

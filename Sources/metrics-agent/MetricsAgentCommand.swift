@@ -62,7 +62,7 @@ struct MetricsAgentCommand: AsyncParsableCommand {
         commandName: "metrics-agent",
         abstract: "Tails the game server's metrics files into SQLite exactly once; serves the dashboard, API and alerts.",
         discussion: "Options fall back to the environment variables shown in brackets.",
-        subcommands: [Run.self, Ingest.self, Export.self])
+        subcommands: [Run.self, Ingest.self, Export.self, Grafana.self])
 }
 
 /// Exit code for a damaged database: systemd's unit does not restart on it (no crash loop).
@@ -181,5 +181,21 @@ struct Export: AsyncParsableCommand {
             ])
             print(json.text)
         }
+    }
+}
+
+struct Grafana: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a Grafana dashboard (Prometheus datasource variable) made from one of our dashboard files.")
+
+    @Option(help: "Dashboard definitions folder.") var dashboards = "./dashboards"
+    @Option(help: "Dashboard name (file name without .json).") var dashboard = "overview"
+
+    func run() throws {
+        let path = (dashboards as NSString).appendingPathComponent(dashboard + ".json")
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("no dashboard file \(path)") }
+        let definition: JSON
+        do { definition = try JSONParser.parse(bytes: data) } catch { throw ValidationError("\(path): \(error)") }
+        print(GrafanaExport.dashboard(name: dashboard, definition: definition).prettyText, terminator: "")
     }
 }

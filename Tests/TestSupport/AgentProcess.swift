@@ -8,13 +8,20 @@ public final class AgentProcess: @unchecked Sendable {
     public private(set) var port = 0
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
+    /// The repository's dashboards folder.
+    public static var dashboards: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("dashboards")
+    }
     public var db: AgentDatabase { AgentDatabase(path: database.path) }
 
     public init(logDirectories: [URL], database: URL, arguments: [String] = [], waitForBackfill: Bool = true) async throws {
         self.logDirectories = logDirectories
         self.database = database
+        // Long retention unless a test says otherwise: test data must not age out as the calendar moves on.
         child = ChildProcess("metrics-agent", ["run"] + logDirectories.flatMap { ["--log-dir", $0.path] }
-            + ["--db", database.path, "--listen", "127.0.0.1:0", "--poll-ms", "50"] + arguments)
+            + ["--db", database.path, "--listen", "127.0.0.1:0", "--poll-ms", "50", "--retention-raw", "36500d",
+               "--retention-5m", "36500d", "--retention-1h", "36500d", "--dashboards", AgentProcess.dashboards.path] + arguments)
         try child.start()
         let log = try await child.waitForOutput("accepting connections")
         let line = log.split(separator: "\n").last { $0.contains("accepting connections") }!

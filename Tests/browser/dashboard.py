@@ -1,0 +1,89 @@
+"""Drives the metrics agent's dashboard in headless Chromium.
+
+usage: dashboard.py URL SCREENSHOT_DIR
+Checks: every chart drawn (data in the plot area), range switching, the tooltip
+on hover, drag to zoom, the view in the URL, the dark theme, no console errors.
+"""
+import os
+import sys
+import time
+
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+
+from common import chromium, console_errors, wait_until
+
+# Counts strongly coloured pixels in each chart's plot area: series lines are saturated, grid and text are grey.
+COLOURED_PIXELS = """
+return [...document.querySelectorAll('.panel canvas')].map(c => {
+  const g = c.getContext('2d'), d = g.getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    const mx = Math.max(d[i], d[i+1], d[i+2]), mn = Math.min(d[i], d[i+1], d[i+2]);
+    if (d[i+3] > 0 && mx - mn > 60) n++;
+  }
+  return {metric: c.parentElement.dataset.metric, points: Number(c.dataset.points || 0), coloured: n, tier: c.dataset.tier};
+});
+"""
+
+
+def loaded(driver, previous):
+    value = driver.find_element(By.TAG_NAME, "body").get_attribute("data-loaded")
+    return value if value and value != previous else None
+
+
+def main(url, shots):
+    driver = chromium(1400, 1000)
+    try:
+        driver.get(url + "/?range=1y")
+        state = wait_until(lambda: loaded(driver, None), timeout=30, what="the first load")
+        driver.save_screenshot(os.path.join(shots, "dashboard-1y.png"))
+        charts = driver.execute_script(COLOURED_PIXELS)
+        assert len(charts) >= 8, f"only {len(charts)} charts"
+        for chart in charts:
+            assert chart["points"] > 100, f"chart {chart['metric']} drew {chart['points']} points"
+            assert chart["coloured"] > 200, f"chart {chart['metric']} looks blank ({chart['coloured']} coloured pixels)"
+            assert chart["tier"] == "1d", f"a year is drawn in days, from the day tier, not {chart['tier']}"
+        driver.save_screenshot(os.path.join(shots, "dashboard-1y.png"))
+
+        for button, tier in (("24h", "5m"), ("30d", "1h"), ("7d", "5m"), ("1h", "raw")):
+            driver.find_element(By.CSS_SELECTOR, f'#ranges button[data-range="{button}"]').click()
+            state = wait_until(lambda: loaded(driver, state), timeout=20, what=f"the {button} view")
+            assert f"range={button}" in driver.current_url, driver.current_url
+            charts = driver.execute_script(COLOURED_PIXELS)
+            assert all(c["tier"] == tier for c in charts), f"{button}: tiers {[c['tier'] for c in charts]}"
+            assert all(c["points"] >= 10 for c in charts), f"{button}: empty chart {[c['points'] for c in charts]}"
+
+        # Tooltip on hover, with the crosshair on every chart.
+        canvas = driver.find_elements(By.CSS_SELECTOR, ".panel canvas")[0]
+        ActionChains(driver).move_to_element_with_offset(canvas, 60, 0).perform()
+        tooltip = driver.find_element(By.ID, "tooltip")
+        wait_until(lambda: tooltip.is_displayed() and "UTC" in tooltip.text, what="the tooltip")
+        assert "game-" in tooltip.text or "fleet" in tooltip.text, tooltip.text
+        driver.save_screenshot(os.path.join(shots, "dashboard-tooltip.png"))
+
+        # Drag to zoom: the URL holds the new window.
+        ActionChains(driver).move_to_element_with_offset(canvas, -150, 0).click_and_hold() \
+            .move_by_offset(120, 0).release().perform()
+        state = wait_until(lambda: loaded(driver, state), timeout=20, what="the zoomed view")
+        assert "from=" in driver.current_url and "to=" in driver.current_url, driver.current_url
+
+        # The view survives a reload from its URL; the dark theme applies.
+        zoomed = driver.current_url
+        driver.find_element(By.ID, "theme-toggle").click()
+        wait_until(lambda: driver.execute_script("return document.documentElement.dataset.theme") == "dark", what="dark theme")
+        driver.get(driver.current_url)
+        wait_until(lambda: loaded(driver, None), timeout=20, what="reload")
+        assert driver.execute_script("return document.documentElement.dataset.theme") == "dark"
+        assert driver.current_url.split("&theme")[0] == zoomed.split("&theme")[0]
+        driver.save_screenshot(os.path.join(shots, "dashboard-dark.png"))
+
+        errors = console_errors(driver)
+        assert not errors, f"console errors: {errors}"
+        print("dashboard ok")
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
