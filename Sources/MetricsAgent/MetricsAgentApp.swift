@@ -34,7 +34,7 @@ public final class MetricsAgentApp: Sendable {
     }
 
     /// Ingests everything not yet ingested and returns what it did (`ingest --once`).
-    public func ingestOnce(showProgress: Bool = true) throws -> IngestCounts {
+    public func ingestOnce(showProgress: Bool = true, rollUp: Bool = true) throws -> IngestCounts {
         let tailer = makeTailer()
         var reporter = ProgressReporter(total: tailer.pendingBytes())
         let counts = try tailer.scan { so in if showProgress { reporter.update(bytes: so.bytes, lines: so.ingested) } }
@@ -42,8 +42,8 @@ public final class MetricsAgentApp: Sendable {
             reporter.update(bytes: counts.bytes, lines: counts.ingested, final: true)
         }
         stats.update(from: tailer)
-        // Leave the store consistent: every touched day rolled up before exiting.
-        try rollups.processDirty()
+        // Leave the store consistent: every touched day rolled up before exiting (unless left to `run`).
+        if rollUp { try rollups.processDirty() }
         return counts
     }
 
@@ -148,3 +148,4 @@ struct MaintenanceService: Service {
         }
     }
 }
+

@@ -255,25 +255,41 @@ public final class RollupEngine: Sendable {
         return String(format: "%.1f days", Double(minutes) / 1440)
     }
 
-    /// Deletes what each tier no longer keeps, a few thousand rows per transaction
-    /// so ingestion never waits long. Dirty days are rolled up first.
+    /// Deletes what each tier no longer keeps, one instance-day per transaction
+    /// along the primary key, so ingestion never waits long. Dirty days are rolled up first.
     @discardableResult
     public func prune() throws -> Int {
         try processDirty()
         let nowMS = Int64(now().timeIntervalSince1970 * 1000)
         var deleted = 0
-        let targets: [(String, String, TimeInterval)] = [
+        let keyed: [(String, String, TimeInterval)] = [
             ("samples", "ts", retention.raw), ("rollup_5m", "bucket", retention.fiveMinutes),
             ("rollup_1h", "bucket", retention.hour), ("rollup_1d", "bucket", retention.day),
-            ("quarantine", "quarantined_ms", retention.raw), ("annotations", "ts", retention.day),
         ]
-        for (table, column, keep) in targets {
+        let instances = try store.pool.read { try String.fetchAll($0, sql: "SELECT instance_id FROM instances") }
+        for (table, column, keep) in keyed {
+            let cutoff = nowMS - Int64(keep * 1000)
+            for instance in instances {
+                guard var oldest = try store.pool.read({ db in
+                    try Int64.fetchOne(db, sql: "SELECT MIN(\(column)) FROM \(table) WHERE instance_id = ?", arguments: [instance])
+                }) else { continue }
+                while oldest < cutoff {
+                    let upTo = min(cutoff, oldest + Store.day)
+                    deleted += try store.pool.write { db -> Int in
+                        try db.execute(sql: "DELETE FROM \(table) WHERE instance_id = ? AND \(column) < ?", arguments: [instance, upTo])
+                        return db.changesCount
+                    }
+                    oldest = upTo
+                }
+            }
+        }
+        // Small tables with their own row ids.
+        for (table, column, keep) in [("quarantine", "quarantined_ms", retention.raw), ("annotations", "ts", retention.day)] {
             let cutoff = nowMS - Int64(keep * 1000)
             while true {
                 let n = try store.pool.write { db -> Int in
-                    try db.execute(sql: """
-                        DELETE FROM \(table) WHERE rowid IN (SELECT rowid FROM \(table) WHERE \(column) < ? LIMIT 5000)
-                        """, arguments: [cutoff])
+                    try db.execute(sql: "DELETE FROM \(table) WHERE rowid IN (SELECT rowid FROM \(table) WHERE \(column) < ? LIMIT 5000)",
+                                   arguments: [cutoff])
                     return db.changesCount
                 }
                 deleted += n
@@ -298,15 +314,53 @@ public struct BucketStats: Sendable, Equatable {
 
     /// Nearest-rank percentiles, the same definition as the game server's latency summary.
     public init?(values: [Double]) {
-        guard !values.isEmpty else { return nil }
-        let sorted = values.sorted()
-        func rank(_ q: Double) -> Double { sorted[Swift.max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1)] }
-        count = sorted.count
-        sum = values.reduce(0, +)  // in time order: the same sum however the bucket is read
-        min = sorted[0]
-        max = sorted[sorted.count - 1]
-        p95 = rank(0.95)
-        p99 = rank(0.99)
+        var scratch = values
+        self.init(scratch: &scratch, count: values.count)
+    }
+
+    /// The same, from a slice of optional values, using `scratch` so nothing is allocated per bucket.
+    init?(values: ArraySlice<Double?>, scratch: inout [Double]) {
+        scratch.removeAll(keepingCapacity: true)
+        for case let v? in values { scratch.append(v) }
+        self.init(scratch: &scratch, count: scratch.count)
+    }
+
+    /// From the first `n` values of `scratch` (in time order), which it reorders.
+    private init?(scratch: inout [Double], count n: Int) {
+        guard n > 0 else { return nil }
+        var sum = 0.0, lo = Double.infinity, hi = -Double.infinity
+        for i in 0..<n {  // in time order: the same sum however the bucket is read
+            let v = scratch[i]
+            sum += v
+            lo = Swift.min(lo, v)
+            hi = Swift.max(hi, v)
+        }
+        func rank(_ q: Double) -> Int { Swift.max(0, Int((q * Double(n)).rounded(.up)) - 1) }
+        let k99 = rank(0.99), k95 = rank(0.95)
+        let p99 = Self.select(&scratch, k99, in: 0..<n)
+        // After selecting k99 everything before it is no larger, so k95 is selected among those.
+        let p95 = k95 == k99 ? p99 : Self.select(&scratch, k95, in: 0..<k99)
+        self.init(count: n, sum: sum, min: lo, max: hi, p95: p95, p99: p99)
+    }
+
+    /// Hoare's quickselect: the k-th smallest of a[range], a partially reordered in place.
+    static func select(_ a: inout [Double], _ k: Int, in range: Range<Int>) -> Double {
+        var lo = range.lowerBound, hi = range.upperBound - 1
+        while lo < hi {
+            let pivot = a[lo + (hi - lo) / 2]
+            var i = lo, j = hi
+            while i <= j {
+                while a[i] < pivot { i += 1 }
+                while a[j] > pivot { j -= 1 }
+                if i <= j {
+                    a.swapAt(i, j)
+                    i += 1
+                    j -= 1
+                }
+            }
+            if k <= j { hi = j } else if k >= i { lo = i } else { return a[k] }
+        }
+        return a[k]
     }
 
     public init(count: Int, sum: Double, min: Double, max: Double, p95: Double, p99: Double) {
@@ -359,12 +413,14 @@ struct DaySamples {
 
     func buckets(_ tier: Tier) -> [Bucket] {
         var result: [Bucket] = []
+        var scratch: [Double] = []
+        scratch.reserveCapacity(1440)
         var i = 0
         while i < timestamps.count {
             let start = floorDiv(timestamps[i], tier.milliseconds) * tier.milliseconds
             var j = i
             while j < timestamps.count && timestamps[j] < start + tier.milliseconds { j += 1 }
-            let metrics = values.map { column in BucketStats(values: column[i..<j].compactMap { $0 }) }
+            let metrics = values.map { column in BucketStats(values: column[i..<j], scratch: &scratch) }
             result.append(Bucket(start: start, samples: j - i, metrics: metrics))
             i = j
         }

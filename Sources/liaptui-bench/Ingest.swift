@@ -19,11 +19,12 @@ func runSibling(_ name: String, _ arguments: [String]) throws -> (output: String
 }
 
 /// Writes `days` files of minute records, as the game server would.
-func generateYear(in directory: URL, days: Int, instance: String = "bench-1") throws -> Int {
+func generateYear(in directory: URL, days: Int, instance: String = "bench-1",
+                  start: Date = Date(timeIntervalSince1970: 1_767_225_600)) throws -> Int {
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     var lines = 0
     var random = SystemRandomNumberGenerator()
-    let start = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01T00:00:00Z
+    let start = Date(timeIntervalSince1970: (start.timeIntervalSince1970 / 86_400).rounded(.down) * 86_400)
     for day in 0..<days {
         var text = ""
         text.reserveCapacity(1440 * 520)
@@ -66,7 +67,7 @@ struct IngestBenchmark: ParsableCommand {
         let logs = directory.appendingPathComponent("logs")
         let existing = (try? FileManager.default.contentsOfDirectory(atPath: logs.path).count) ?? 0
         let lines = existing == days ? days * 1440 : try generateYear(in: logs, days: days)
-        for stale in ["agent.sqlite", "agent.sqlite-wal", "agent.sqlite-shm", "agent.sqlite.lock", "naive.sqlite"] {
+        for stale in ["naive.sqlite"] {
             try? FileManager.default.removeItem(at: directory.appendingPathComponent(stale))
         }
         let bytes = (try FileManager.default.contentsOfDirectory(atPath: logs.path)).reduce(0) {
@@ -74,13 +75,16 @@ struct IngestBenchmark: ParsableCommand {
         }
         print("generated lines=\(lines) files=\(days) bytes=\(bytes)")
 
-        let db = directory.appendingPathComponent("agent.sqlite").path
-        let agent = try runSibling("metrics-agent", ["ingest", "--once", "--quiet", "--log-dir", logs.path, "--db", db])
-        guard agent.status == 0 else { throw ValidationError("metrics-agent failed: \(agent.output)") }
-        let dbBytes = ((try? FileManager.default.attributesOfItem(atPath: db)[.size] as? Int) ?? 0)
-        print(String(format: "metrics-agent: %@ seconds=%.2f lines_per_second=%.0f db_mb=%.1f",
-                     agent.output.split(separator: "\n").last.map(String.init) ?? "", agent.seconds,
-                     Double(lines) / agent.seconds, Double(dbBytes) / 1_048_576))
+        for (label, extra) in [("metrics-agent (lines only, --no-rollups)", ["--no-rollups"]), ("metrics-agent (with rollups)", [])] {
+            let db = directory.appendingPathComponent("agent.sqlite").path
+            for suffix in ["", "-wal", "-shm", ".lock"] { try? FileManager.default.removeItem(atPath: db + suffix) }
+            let agent = try runSibling("metrics-agent", ["ingest", "--once", "--quiet", "--log-dir", logs.path, "--db", db] + extra)
+            guard agent.status == 0 else { throw ValidationError("metrics-agent failed: \(agent.output)") }
+            let dbBytes = ((try? FileManager.default.attributesOfItem(atPath: db)[.size] as? Int) ?? 0)
+            print(String(format: "%@: %@ seconds=%.2f lines_per_second=%.0f db_mb=%.1f", label,
+                         agent.output.split(separator: "\n").last.map(String.init) ?? "", agent.seconds,
+                         Double(lines) / agent.seconds, Double(dbBytes) / 1_048_576))
+        }
 
         let naive = try runSibling("/usr/bin/env", ["python3", baseline, logs.path, directory.appendingPathComponent("naive.sqlite").path])
         if naive.status == 0 {

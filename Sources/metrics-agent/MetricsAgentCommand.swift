@@ -62,7 +62,7 @@ struct MetricsAgentCommand: AsyncParsableCommand {
         commandName: "metrics-agent",
         abstract: "Tails the game server's metrics files into SQLite exactly once; serves the dashboard, API and alerts.",
         discussion: "Options fall back to the environment variables shown in brackets.",
-        subcommands: [Run.self, Ingest.self, Export.self, Grafana.self])
+        subcommands: [Run.self, Ingest.self, Export.self, Prune.self, Grafana.self])
 }
 
 /// Exit code for a damaged database: systemd's unit does not restart on it (no crash loop).
@@ -116,6 +116,7 @@ struct Ingest: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @Flag(help: "Required: read once and exit (continuous tailing is `run`).") var once = false
     @Flag(help: "No progress output.") var quiet = false
+    @Flag(help: "Store the lines only; a running agent rolls the days up later.") var noRollups = false
 
     func run() async throws {
         guard once else { throw ValidationError("ingest needs --once (use `metrics-agent run` to tail continuously)") }
@@ -124,7 +125,7 @@ struct Ingest: AsyncParsableCommand {
         let app = try openApp(config, logger)
         let counts: IngestCounts
         do {
-            counts = try app.ingestOnce(showProgress: !quiet)
+            counts = try app.ingestOnce(showProgress: !quiet, rollUp: !noRollups)
         } catch {
             logger.critical("ingest failed: \(error)")
             throw ExitCode.failure
@@ -197,5 +198,22 @@ struct Grafana: ParsableCommand {
         let definition: JSON
         do { definition = try JSONParser.parse(bytes: data) } catch { throw ValidationError("\(path): \(error)") }
         print(GrafanaExport.dashboard(name: dashboard, definition: definition).prettyText, terminator: "")
+    }
+}
+
+struct Prune: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Roll up pending days, then delete what each tier no longer keeps (a running agent does this every 10 minutes).")
+
+    @OptionGroup var common: CommonOptions
+    @Flag(help: "Then VACUUM, giving the freed space back to the file system (locks the database meanwhile).") var vacuum = false
+
+    func run() async throws {
+        let config = try common.agentConfig()
+        let logger = try common.logger("metrics-agent")
+        let app = try openApp(config, logger)
+        let deleted = try app.rollups.prune()
+        if vacuum { try await app.store.pool.vacuum() }
+        print("deleted=\(deleted)")
     }
 }

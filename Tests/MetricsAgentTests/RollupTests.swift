@@ -74,7 +74,12 @@ import TestSupport
                 let grouped = Dictionary(grouping: lines) { "\($0.instance)|\(floorDiv($0.ts, tier.milliseconds) * tier.milliseconds)" }
                 for (key, members) in grouped {
                     let values = members.sorted { $0.ts < $1.ts }.compactMap { metric == "cpu_percent" ? $0.cpu : $0.players }
-                    if let stats = BucketStats(values: values) { expected[key] = stats }
+                    guard !values.isEmpty else { continue }
+                    // Computed here from first principles, not with the code under test.
+                    let sorted = values.sorted()
+                    func rank(_ q: Double) -> Double { sorted[max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1)] }
+                    expected[key] = BucketStats(count: values.count, sum: values.reduce(0, +), min: sorted.first!, max: sorted.last!,
+                                                p95: rank(0.95), p99: rank(0.99))
                 }
                 let actual = try tailer.store.pool.read { db in
                     try Row.fetchAll(db, sql: "SELECT instance_id, bucket, \(metric)_count, \(metric)_sum, \(metric)_min, \(metric)_max, \(metric)_p95, \(metric)_p99 FROM \(tier.table) WHERE \(metric)_count > 0")
@@ -99,6 +104,48 @@ import TestSupport
         // Where data exists, the raw-tier average equals the values written.
         let byTime = Dictionary(lines.filter { $0.instance == "a" }.map { ($0.ts, $0.players) }, uniquingKeysWith: { a, _ in a })
         for point in series.series[0].points.dropFirst(75) { #expect(point.value == byTime[point.time] ?? nil) }
+    }
+
+    @Test func retentionPrunesEachTierAndQueriesFallBackToCoarserTiers() throws {
+        let dir = TemporaryDirectory.make("retention")
+        let logs = dir.appendingPathComponent("logs")
+        // 100 days of minutes, ending at the injected "now".
+        let end = Self.now, start = end.addingTimeInterval(-100 * 86_400)
+        try SyntheticMetrics.write(to: logs, instance: "a", from: start, to: end, step: 60)
+        let (tailer, rollups, query) = try makeAgent(dir)
+        try tailer.scan()
+        let deleted = try rollups.prune()
+        #expect(deleted > 0)
+        let db = AgentDatabase(path: dir.appendingPathComponent("m.sqlite").path)
+        let nowMS = Int64(end.timeIntervalSince1970 * 1000)
+        // Raw minutes: 15 days. 5-minute buckets: 63 days. Hours and days: all 100.
+        #expect(try db.scalar("SELECT MIN(ts) FROM samples")! >= nowMS - 15 * 86_400_000)
+        #expect(try db.scalar("SELECT count(*) FROM samples")! >= 15 * 1440 - 1)
+        #expect(try db.scalar("SELECT MIN(bucket) FROM rollup_5m")! >= nowMS - 63 * 86_400_000 - 300_000)
+        #expect(try db.scalar("SELECT MIN(bucket) FROM rollup_1h")! < nowMS - 99 * 86_400_000)
+        #expect(try db.scalar("SELECT count(*) FROM rollup_1d")! >= 100)
+        // A day 30 days ago is answered from 5-minute buckets, a day 80 days ago from hours: no holes.
+        for (ago, tier) in [(30, Tier.fiveMinutes), (80, Tier.hour)] {
+            let to = nowMS - Int64(ago) * 86_400_000
+            let result = try query.series(SeriesQuery(metric: "players", instances: ["a"], from: to - 86_400_000, to: to))
+            #expect(result.tier == tier)
+            #expect(result.series[0].points.allSatisfy { $0.value != nil }, "\(ago) days ago")
+        }
+        // Pruning twice deletes nothing more.
+        #expect(try rollups.prune() == 0)
+    }
+
+    @Test func percentilesByQuickselectMatchSorting() {
+        var random = SeededGenerator(seed: 9)
+        for n in [1, 2, 3, 5, 19, 20, 21, 60, 99, 100, 101, 1440] {
+            for _ in 0..<20 {
+                let values = (0..<n).map { _ in Double(Int.random(in: 0...50, using: &random)) }  // many ties
+                let sorted = values.sorted()
+                func rank(_ q: Double) -> Double { sorted[max(0, Int((q * Double(n)).rounded(.up)) - 1)] }
+                let stats = BucketStats(values: values)!
+                #expect(stats.p95 == rank(0.95) && stats.p99 == rank(0.99) && stats.min == sorted.first && stats.max == sorted.last, "n=\(n)")
+            }
+        }
     }
 
     @Test func seriesChoosesTheTierFromRangeAndStep() throws {
