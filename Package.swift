@@ -58,9 +58,21 @@ let package = Package(
             name: "game-server",
             dependencies: ["GameServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(
-            name: "MetricsAgent",
+            name: "Alerting",
             dependencies: [
                 "MetricsSchema", "JSONCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
+        .target(
+            name: "MetricsAgent",
+            dependencies: [
+                "MetricsSchema", "JSONCore", "Alerting",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "CompressNIO", package: "compress-nio"),
@@ -73,7 +85,7 @@ let package = Package(
             resources: [.copy("Public")]),
         .executableTarget(
             name: "metrics-agent",
-            dependencies: ["MetricsAgent", "JSONCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["MetricsAgent", "Alerting", "MetricsSchema", "JSONCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "liaptui-bench",
             dependencies: [
@@ -83,8 +95,17 @@ let package = Package(
         .testTarget(name: "GameEngineTests", dependencies: ["GameEngine"]),
         .target(
             name: "TestSupport",
-            dependencies: ["JSONCore", "LiapTuiClient", "MetricsSchema", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "JSONCore", "LiapTuiClient", "MetricsSchema",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             path: "Tests/TestSupport"),
+        .testTarget(
+            name: "AlertingTests",
+            dependencies: ["Alerting", "MetricsAgent", "MetricsSchema", "JSONCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            resources: [.copy("Golden")]),
         .testTarget(name: "MetricsSchemaTests", dependencies: ["MetricsSchema", "JSONCore"]),
         .testTarget(
             name: "MetricsAgentTests",

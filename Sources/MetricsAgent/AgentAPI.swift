@@ -1,4 +1,6 @@
+import Alerting
 import Foundation
+import GRDB
 import Hummingbird
 import JSONCore
 import MetricsSchema
@@ -113,6 +115,55 @@ struct AgentAPI: Sendable {
             throw BadRequest(message: "no dashboard '\(name.prefix(40))'")
         }
         return found.definition
+    }
+
+    // MARK: Alerts
+
+    func alerts() throws -> JSON {
+        try AlertReport(store: app.store, config: app.config.alerts).json()
+    }
+
+    func alertHistory(_ params: Parameters) throws -> JSON {
+        let now = Date()
+        let from = try TimeParameter.parse(params.get("from") ?? "now-7d", now: now)
+        let to = try TimeParameter.parse(params.get("to") ?? "now", now: now)
+        return ["history": .array(try app.store.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT rule, instance_id, event, at, value, text FROM alert_history WHERE at >= ? AND at < ? ORDER BY at DESC LIMIT 2000",
+                             arguments: [from, to]).map { row in
+                ["rule": .string(row[0]), "instance_id": .string(row[1]), "event": .string(row[2]), "at": JSON(Int(row[3] as Int64)),
+                 "value": (row[4] as Double?).map { JSON($0) } ?? .null, "text": .string(row[5])]
+            }
+        })]
+    }
+
+    func silences() throws -> JSON {
+        ["silences": .array(try app.store.pool.read { try Silence.all(in: $0) }.map(AlertReport.json))]
+    }
+
+    func createSilence(_ body: String) throws -> JSON {
+        let json: JSON
+        do { json = try JSONParser.parse(body) } catch { throw BadRequest(message: "the body must be JSON: \(error)") }
+        guard let matchers = json["matchers"]?.array?.compactMap(\.string), !matchers.isEmpty else {
+            throw BadRequest(message: "'matchers' is required: a list such as [\"alertname=HighCPU\", \"instance_id=~game-.*\"]")
+        }
+        guard let durationText = json["duration"]?.string, let duration = Durations.parse(durationText), duration > 0 else {
+            throw BadRequest(message: "'duration' is required, such as 2h")
+        }
+        let parsed: [Silence.Matcher]
+        do { parsed = try matchers.map(Silence.Matcher.parse) } catch { throw BadRequest(message: "\(error)") }
+        let silence = try app.store.pool.write { db in
+            try Silence.create(matchers: parsed, duration: duration, createdBy: json["created_by"]?.string ?? "api",
+                               comment: json["comment"]?.string ?? "", now: Date(), in: db)
+        }
+        app.logger.notice("silence created", metadata: ["id": "\(silence.id)", "matchers": "\(matchers)"])
+        return AlertReport.json(silence)
+    }
+
+    func expireSilence(_ id: String) throws -> JSON {
+        guard try app.store.pool.write({ try Silence.expire(id: id, now: Date(), in: $0) }) else {
+            throw BadRequest(message: "no silence '\(id.prefix(40))'")
+        }
+        return ["expired": .string(id)]
     }
 
     /// The agent's own metrics and the newest value of every series, in Prometheus text format.

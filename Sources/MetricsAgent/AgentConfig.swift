@@ -1,3 +1,4 @@
+import Alerting
 import Foundation
 
 public struct AgentConfig: Sendable {
@@ -10,6 +11,8 @@ public struct AgentConfig: Sendable {
     public var dashboardsDirectory = "./dashboards"
     public var pollInterval: Duration = .milliseconds(250)
     public var retention = Retention()
+    /// Alert rules and receivers; nil: no alerting.
+    public var alerts: AlertConfig?
     /// Delay before the first prune, then the period between prunes.
     public var pruneInterval: Duration = .seconds(600)
 

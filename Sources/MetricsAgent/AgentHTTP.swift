@@ -31,6 +31,17 @@ struct AgentHTTP {
         router.get("/api/dashboards/{name}") { _, context in
             try await api.respond { try api.dashboard(context.parameters.get("name") ?? "") }
         }
+        router.get("/api/alerts") { _, _ in try await api.respond { try api.alerts() } }
+        router.get("/api/alerts/history") { request, _ in try await api.respond { try api.alertHistory(request.uri.queryParameters) } }
+        router.get("/api/silences") { _, _ in try await api.respond { try api.silences() } }
+        router.post("/api/silences") { request, context in
+            let body = try await request.body.collect(upTo: 64 * 1024)
+            return try await api.respond { try api.createSilence(String(buffer: body)) }
+        }
+        router.delete("/api/silences/{id}") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            return try await api.respond { try api.expireSilence(id) }
+        }
         router.middlewares.add(FileMiddleware(AgentHTTP.publicFolder, searchForIndexHtml: true, logger: app.logger))
         let logger = app.logger
         return Application(

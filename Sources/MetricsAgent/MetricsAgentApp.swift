@@ -1,3 +1,4 @@
+import Alerting
 import Foundation
 import GRDB
 import Hummingbird
@@ -47,12 +48,23 @@ public final class MetricsAgentApp: Sendable {
         return counts
     }
 
+    /// The alert engine, when rules are configured.
+    public var alertEngine: AlertEngine? {
+        config.alerts.map { AlertEngine(config: $0, pool: store.pool, source: StoreMetricSource(store: store), logger: logger) }
+    }
+
     public func run() async throws {
         let tailer = makeTailer()
-        let ingest = IngestService(app: self, tailer: tailer)
+        let newData = NewDataFlag()
+        let ingest = IngestService(app: self, tailer: tailer, newData: newData)
         let http = AgentHTTP(app: self).application()
         let maintenance = MaintenanceService(app: self)
-        var groupConfig = ServiceGroupConfiguration(services: [http, ingest, maintenance], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var services: [any Service] = [http, ingest, maintenance]
+        if let engine = alertEngine, let alerts = config.alerts {
+            services.append(AlertService(app: self, engine: engine, delivery: Delivery(config: alerts, pool: store.pool, logger: logger), newData: newData))
+            logger.notice("alerting on", metadata: ["rules": "\(alerts.rules.count)", "receivers": "\(alerts.receivers.map(\.name).joined(separator: ","))"])
+        }
+        var groupConfig = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfig.maximumGracefulShutdownDuration = .seconds(10)
         logger.notice("metrics agent starting", metadata: [
             "log_dirs": "\(config.tailer.directories.joined(separator: ","))", "db": "\(config.databasePath)",
@@ -84,9 +96,11 @@ struct IngestService: Service, @unchecked Sendable {
     let app: MetricsAgentApp
     // Used only on the app's ingest thread.
     let tailer: Tailer
+    /// Set whenever lines were stored (alerts evaluate at once).
+    var newData: NewDataFlag?
 
     func run() async throws {
-        let tailer = tailer, app = app
+        let tailer = tailer, app = app, newData = newData
         try await cancelWhenGracefulShutdown {
             let backfill = try await app.onWorker {
                 var reporter = ProgressReporter(total: tailer.pendingBytes())
@@ -104,10 +118,12 @@ struct IngestService: Service, @unchecked Sendable {
                     try await Task.sleep(for: failures == 0 ? app.config.pollInterval : .seconds(min(30, 1 << min(failures, 5))))
                 } catch { return }
                 do {
-                    try await app.onWorker {
-                        try tailer.scan()
+                    let counts = try await app.onWorker {
+                        let counts = try tailer.scan()
                         app.stats.update(from: tailer)
+                        return counts
                     }
+                    if counts.ingested > 0 { newData?.set() }
                     failures = 0
                 } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
                     throw Store.OpenError.damaged(path: app.store.path, detail: error.message ?? "\(error.resultCode)")

@@ -171,13 +171,17 @@ public struct QueryEngine: Sendable {
         }
     }
 
+    /// Restarts, gaps and deploys, plus alerts firing and resolving, in time order.
     public func annotations(from: Int64, to: Int64, instance: String? = nil) throws -> [Annotation] {
         try store.pool.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT instance_id, ts, end_ts, kind, text FROM annotations
                 WHERE ts < ? AND COALESCE(end_ts, ts) >= ? AND (? IS NULL OR instance_id IS NULL OR instance_id = ?)
-                ORDER BY ts LIMIT 5000
-                """, arguments: [to, from, instance, instance])
+                UNION ALL
+                SELECT instance_id, at, NULL, CASE event WHEN 'firing' THEN 'alert' ELSE 'resolved' END, rule || ': ' || text FROM alert_history
+                WHERE event IN ('firing', 'resolved') AND at < ? AND at >= ? AND (? IS NULL OR instance_id = ?)
+                ORDER BY 2 LIMIT 5000
+                """, arguments: [to, from, instance, instance, to, from, instance, instance])
                 .map { Annotation(instance: $0[0], time: $0[1], end: $0[2], kind: $0[3], text: $0[4]) }
         }
     }

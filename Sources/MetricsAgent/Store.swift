@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Alerting
 import MetricsSchema
 
 /// The agent's SQLite database: raw samples, read positions, quarantine,
@@ -54,7 +55,11 @@ public final class Store: Sendable {
                     ? "." : (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             }
             pool = try DatabasePool(path: path, configuration: config)
-            if !readonly { try Store.migrator.migrate(pool) }
+            if !readonly {
+                try Store.migrator.migrate(pool)
+            } else if try !pool.read({ try Store.migrator.hasCompletedMigrations($0) }) {
+                throw OpenError.unusable(path: path, detail: "it was written by an older agent; run `metrics-agent run` or `ingest --once` once to upgrade it")
+            }
             try pool.read { db in _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
         } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {
             throw OpenError.damaged(path: path, detail: error.message ?? "\(error.resultCode)")
@@ -112,7 +117,7 @@ public final class Store: Sendable {
                 CREATE TABLE agent_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
                 """)
         }
-        for (name, migration) in rollupMigrations { migrator.registerMigration(name, migrate: migration) }
+        for (name, migration) in rollupMigrations + AlertSchema.migrations { migrator.registerMigration(name, migrate: migration) }
         return migrator
     }
 

@@ -1,8 +1,10 @@
+import Alerting
 import ArgumentParser
 import Foundation
 import Logging
 import JSONCore
 import MetricsAgent
+import MetricsSchema
 
 /// Options shared by the subcommands; each falls back to an environment variable.
 struct CommonOptions: ParsableArguments {
@@ -44,6 +46,15 @@ struct CommonOptions: ParsableArguments {
         return config
     }
 
+    /// The rules file: `--rules`, else METRICS_AGENT_RULES, else ./config/alerts.yaml when it exists.
+    /// A file named on purpose must load; errors are one line with where they are.
+    func alertConfig(_ flag: String?) throws -> AlertConfig? {
+        let explicit = flag ?? env("METRICS_AGENT_RULES")
+        let path = explicit ?? "./config/alerts.yaml"
+        guard explicit != nil || FileManager.default.fileExists(atPath: path) else { return nil }
+        do { return try AlertConfig.load(path: path) } catch { throw ValidationError("\(path): \(error)") }
+    }
+
     func logger(_ label: String) throws -> Logger {
         let name = logLevel ?? env("METRICS_AGENT_LOG_LEVEL") ?? "info"
         guard let level = Logger.Level(rawValue: name) else { throw ValidationError("unknown log level '\(name)'") }
@@ -62,7 +73,7 @@ struct MetricsAgentCommand: AsyncParsableCommand {
         commandName: "metrics-agent",
         abstract: "Tails the game server's metrics files into SQLite exactly once; serves the dashboard, API and alerts.",
         discussion: "Options fall back to the environment variables shown in brackets.",
-        subcommands: [Run.self, Ingest.self, Export.self, Prune.self, Grafana.self])
+        subcommands: [Run.self, Ingest.self, Export.self, Alerts.self, SilenceCommand.self, Prune.self, Grafana.self])
 }
 
 /// Exit code for a damaged database: systemd's unit does not restart on it (no crash loop).
@@ -88,6 +99,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Require this bearer token for the API and pages. [METRICS_AGENT_AUTH_TOKEN]") var authToken: String?
     @Option(help: "Dashboard definitions folder (default ./dashboards). [METRICS_AGENT_DASHBOARDS]") var dashboards: String?
     @Option(help: "Milliseconds between looks at the files (default 250). [METRICS_AGENT_POLL_MS]") var pollMs: Int?
+    @Option(help: "Alert rules and receivers, YAML (default ./config/alerts.yaml if present). [METRICS_AGENT_RULES]") var rules: String?
 
     func run() async throws {
         var config = try common.agentConfig()
@@ -98,6 +110,7 @@ struct Run: AsyncParsableCommand {
             guard ms >= 10 else { throw ValidationError("--poll-ms must be at least 10") }
             config.pollInterval = .milliseconds(ms)
         }
+        config.alerts = try common.alertConfig(rules)
         let logger = try common.logger("metrics-agent")
         let app = try openApp(config, logger)
         do {
@@ -215,5 +228,113 @@ struct Prune: AsyncParsableCommand {
         let deleted = try app.rollups.prune()
         if vacuum { try await app.store.pool.vacuum() }
         print("deleted=\(deleted)")
+    }
+}
+
+struct Alerts: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Alert rules: their state, and a test notification per receiver.",
+        subcommands: [List.self, Test.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Each rule's state (inactive, pending, FIRING) and its active alerts.")
+        @OptionGroup var common: CommonOptions
+        @Option(help: "Rules file. [METRICS_AGENT_RULES]") var rules: String?
+
+        func run() async throws {
+            let config = try common.agentConfig()
+            guard let alerts = try common.alertConfig(rules) else { throw ValidationError("no rules file (use --rules)") }
+            guard FileManager.default.fileExists(atPath: config.databasePath) else { throw ValidationError("no database at \(config.databasePath)") }
+            let store = try Store(path: config.databasePath, readonly: true)
+            print(try AlertReport(store: store, config: alerts).text(), terminator: "")
+        }
+    }
+
+    struct Test: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Send a sample notification to a receiver now and report what it answered.")
+        @OptionGroup var common: CommonOptions
+        @Option(help: "Rules file. [METRICS_AGENT_RULES]") var rules: String?
+        @Option(help: "Receiver name from the rules file.") var receiver: String
+
+        func run() async throws {
+            guard let alerts = try common.alertConfig(rules) else { throw ValidationError("no rules file (use --rules)") }
+            guard alerts.receiver(receiver) != nil else {
+                throw ValidationError("no receiver '\(receiver)'; known: \(alerts.receivers.map(\.name).joined(separator: ", "))")
+            }
+            let logger = try common.logger("metrics-agent")
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-agent-test-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let store = try Store(path: directory.appendingPathComponent("t.sqlite").path)
+            let result = try await Delivery(config: alerts, pool: store.pool, logger: logger).test(receiver: receiver)
+            switch result {
+            case .delivered(let status): print("delivered: HTTP \(status)")
+            case .rateLimited(let status, let after):
+                print("rate limited: HTTP \(status), retry after \(after) s")
+                throw ExitCode.failure
+            case .retry(let status, let reason):
+                print("failed (would be retried): \(status.map { "HTTP \($0)" } ?? "no response"): \(reason)")
+                throw ExitCode.failure
+            case .rejected(let status, let reason):
+                print("rejected: HTTP \(status): \(reason)")
+                throw ExitCode.failure
+            }
+        }
+    }
+}
+
+struct SilenceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "silence",
+        abstract: "Silences: alerts matching every matcher are not notified until the silence ends.",
+        subcommands: [Add.self, List.self, Expire.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Silence alerts matching name=value, name!=value, name=~regex, name!~regex.")
+        @OptionGroup var common: CommonOptions
+        @Option(name: .customLong("matcher"), help: "A label matcher; repeat for several (all must match).") var matchers: [String]
+        @Option(help: "How long: 30m, 2h, 1d.") var duration: String
+        @Option(help: "Why.") var comment: String = ""
+        @Option(help: "Who.") var createdBy: String = ProcessInfo.processInfo.environment["USER"] ?? "cli"
+
+        func run() async throws {
+            let config = try common.agentConfig()
+            guard let seconds = Durations.parse(duration), seconds > 0 else { throw ValidationError("--duration must be like 30m, 2h or 1d") }
+            let parsed: [Silence.Matcher]
+            do { parsed = try matchers.map(Silence.Matcher.parse) } catch { throw ValidationError("\(error)") }
+            let store = try Store(path: config.databasePath)
+            let silence = try await store.pool.write { db in
+                try Silence.create(matchers: parsed, duration: seconds, createdBy: createdBy, comment: comment, now: Date(), in: db)
+            }
+            print(silence.id)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Silences, active and ended.")
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            let store = try Store(path: try common.agentConfig().databasePath)
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            for s in try await store.pool.read({ try Silence.all(in: $0) }) {
+                let state = s.endsAt <= now ? "ended" : s.startsAt > now ? "pending" : "active"
+                print("\(s.id) \(state) until \(RFC3339.format(Date(timeIntervalSince1970: Double(s.endsAt) / 1000))) \(s.matchers.map(\.description).joined(separator: ",")) \(s.createdBy): \(s.comment)")
+            }
+        }
+    }
+
+    struct Expire: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "End a silence now.")
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "The silence id.") var id: String
+
+        func run() async throws {
+            let store = try Store(path: try common.agentConfig().databasePath)
+            guard try await store.pool.write({ try Silence.expire(id: id, now: Date(), in: $0) }) else {
+                throw ValidationError("no silence \(id)")
+            }
+            print("expired \(id)")
+        }
     }
 }

@@ -1,0 +1,338 @@
+import Foundation
+import JSONCore
+import MetricsSchema
+import Yams
+
+/// Why a rules file cannot be used, with where in the file.
+public struct ConfigProblem: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    init(_ path: String, _ message: String) { description = path.isEmpty ? message : "\(path): \(message)" }
+}
+
+public enum Comparison: String, Sendable {
+    case greater = ">", greaterOrEqual = ">=", less = "<", lessOrEqual = "<=", equal = "==", notEqual = "!="
+
+    func holds(_ value: Double, _ threshold: Double) -> Bool {
+        switch self {
+        case .greater: return value > threshold
+        case .greaterOrEqual: return value >= threshold
+        case .less: return value < threshold
+        case .lessOrEqual: return value <= threshold
+        case .equal: return value == threshold
+        case .notEqual: return value != threshold
+        }
+    }
+}
+
+/// CloudWatch's treatments of a datapoint with no samples.
+public enum MissingData: String, Sendable {
+    /// Left out; with no datapoint at all the state stays as it is.
+    case missing
+    case breaching
+    case notBreaching
+    /// The state stays as it is whenever the newest datapoint is missing.
+    case ignore
+}
+
+public struct AlertRule: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// A metric's statistic over each window, compared with a threshold.
+        case threshold(metric: String, statistic: String, comparison: Comparison, threshold: Double)
+        /// No new metrics line from an instance for `after` (server down).
+        case absent(after: TimeInterval)
+    }
+
+    public var name: String
+    public var kind: Kind
+    /// Length of one datapoint.
+    public var window: TimeInterval
+    /// `for`: how long the condition must hold before firing (Prometheus).
+    public var forDuration: TimeInterval
+    /// M of N datapoints must breach (CloudWatch); nil uses the newest datapoint with `for`.
+    public var datapoints: (m: Int, n: Int)?
+    public var keepFiringFor: TimeInterval
+    public var missingData: MissingData
+    public var severity: String
+    public var labels: [String: String]
+    public var annotations: [String: String]
+    public var receivers: [String]
+
+    public static func == (a: AlertRule, b: AlertRule) -> Bool {
+        a.name == b.name && a.kind == b.kind && a.window == b.window && a.forDuration == b.forDuration
+            && a.datapoints?.m == b.datapoints?.m && a.datapoints?.n == b.datapoints?.n && a.keepFiringFor == b.keepFiringFor
+            && a.missingData == b.missingData && a.severity == b.severity && a.labels == b.labels
+            && a.annotations == b.annotations && a.receivers == b.receivers
+    }
+}
+
+public struct ReceiverConfig: Sendable, Equatable {
+    public enum Kind: String, Sendable { case slack, discord, teams, webhook }
+    public var name: String
+    public var kind: Kind
+    public var url: String
+    /// Standard Webhooks signing secret (`whsec_<base64>`), generic webhooks only.
+    public var secret: String?
+    public var timeout: TimeInterval
+}
+
+public struct AlertConfig: Sendable, Equatable {
+    public var evaluationInterval: TimeInterval = 15
+    public var externalURL = "http://127.0.0.1:5051"
+    public var groupBy: [String] = ["alertname", "instance_id"]
+    public var groupWait: TimeInterval = 10
+    public var groupInterval: TimeInterval = 60
+    public var repeatInterval: TimeInterval = 4 * 3600
+    /// Retries stop after this long; the notification is then recorded as failed.
+    public var maxRetryAge: TimeInterval = 24 * 3600
+    public var initialBackoff: TimeInterval = 1
+    public var maxBackoff: TimeInterval = 300
+    /// Instances not heard from for this long are no longer evaluated (decommissioned).
+    public var forgetInstancesAfter: TimeInterval = 7 * 86_400
+    public var defaultReceivers: [String] = []
+    public var receivers: [ReceiverConfig] = []
+    public var rules: [AlertRule] = []
+
+    public init() {}
+
+    public func receiver(_ name: String) -> ReceiverConfig? { receivers.first { $0.name == name } }
+
+    /// Reads a rules file; `environment` fills `${NAME}` references (webhook URLs and secrets stay out of the file).
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AlertConfig {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ConfigProblem("", "cannot read rules file \(path)") }
+        return try parse(text, environment: environment)
+    }
+
+    public static func parse(_ text: String, environment: [String: String] = [:]) throws -> AlertConfig {
+        let node: Node?
+        do { node = try Yams.compose(yaml: text) } catch { throw ConfigProblem("", "not valid YAML: \(error)") }
+        let root = try YAMLValue.json(node, environment: environment, path: "")
+        var config = AlertConfig()
+        let top = try Fields(root, path: "", allowed: ["global", "receivers", "rules"])
+        if let global = top["global"] {
+            let g = try Fields(global, path: "global", allowed: [
+                "evaluation_interval", "external_url", "group_by", "group_wait", "group_interval", "repeat_interval",
+                "max_retry_age", "initial_backoff", "max_backoff", "forget_instances_after", "receivers",
+            ])
+            config.evaluationInterval = try g.duration("evaluation_interval") ?? config.evaluationInterval
+            config.externalURL = try g.string("external_url") ?? config.externalURL
+            config.groupBy = try g.strings("group_by") ?? config.groupBy
+            config.groupWait = try g.duration("group_wait", allowZero: true) ?? config.groupWait
+            config.groupInterval = try g.duration("group_interval") ?? config.groupInterval
+            config.repeatInterval = try g.duration("repeat_interval") ?? config.repeatInterval
+            config.maxRetryAge = try g.duration("max_retry_age") ?? config.maxRetryAge
+            config.initialBackoff = try g.duration("initial_backoff") ?? config.initialBackoff
+            config.maxBackoff = try g.duration("max_backoff") ?? config.maxBackoff
+            config.forgetInstancesAfter = try g.duration("forget_instances_after") ?? config.forgetInstancesAfter
+            config.defaultReceivers = try g.strings("receivers") ?? []
+        }
+        for (i, item) in (try top.array("receivers") ?? []).enumerated() {
+            let path = "receivers[\(i)]"
+            let r = try Fields(item, path: path, allowed: ["name", "type", "url", "secret", "timeout"])
+            let name = try r.required("name")
+            guard let kind = ReceiverConfig.Kind(rawValue: try r.required("type")) else {
+                throw ConfigProblem(path + ".type", "must be slack, discord, teams or webhook")
+            }
+            let url = try r.required("url")
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+                throw ConfigProblem(path + ".url", "'\(url.prefix(60))' is not an http(s) URL (is an environment variable unset?)")
+            }
+            let secret = try r.string("secret")
+            if let secret, kind == .webhook, StandardWebhooks.key(from: secret) == nil {
+                throw ConfigProblem(path + ".secret", "must be whsec_ followed by base64")
+            }
+            guard !config.receivers.contains(where: { $0.name == name }) else { throw ConfigProblem(path + ".name", "receiver '\(name)' is defined twice") }
+            config.receivers.append(ReceiverConfig(name: name, kind: kind, url: url, secret: secret, timeout: try r.duration("timeout") ?? 10))
+        }
+        for name in config.defaultReceivers where config.receiver(name) == nil {
+            throw ConfigProblem("global.receivers", "no receiver named '\(name)'")
+        }
+        for (i, item) in (try top.array("rules") ?? []).enumerated() {
+            let rule = try parseRule(item, path: "rules[\(i)]", config: config)
+            guard !config.rules.contains(where: { $0.name == rule.name }) else { throw ConfigProblem("rules[\(i)].name", "rule '\(rule.name)' is defined twice") }
+            config.rules.append(rule)
+        }
+        return config
+    }
+
+    static func parseRule(_ item: JSON, path: String, config: AlertConfig) throws -> AlertRule {
+        let r = try Fields(item, path: path, allowed: [
+            "name", "type", "metric", "statistic", "window", "comparison", "threshold", "for", "datapoints",
+            "keep_firing_for", "missing_data", "severity", "labels", "annotations", "receivers", "after",
+        ])
+        let name = try r.required("name")
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+            throw ConfigProblem(path + ".name", "use letters, digits, _ and -")
+        }
+        let kind: AlertRule.Kind
+        switch try r.string("type") ?? "threshold" {
+        case "threshold":
+            let metric = try r.required("metric")
+            guard MetricCatalog.definition(metric) != nil else {
+                throw ConfigProblem(path + ".metric", "unknown metric '\(metric)'; known: \(MetricCatalog.names.joined(separator: ", "))")
+            }
+            let statistic = try r.string("statistic") ?? "avg"
+            guard ["avg", "min", "max", "sum", "count", "p95", "p99"].contains(statistic) else {
+                throw ConfigProblem(path + ".statistic", "must be avg, min, max, sum, count, p95 or p99")
+            }
+            let comparisonText = try r.required("comparison")
+            guard let comparison = Comparison(rawValue: comparisonText) else {
+                throw ConfigProblem(path + ".comparison", "must be one of > >= < <= == !=")
+            }
+            guard let threshold = r.value("threshold")?.number else { throw ConfigProblem(path + ".threshold", "a number is required") }
+            kind = .threshold(metric: metric, statistic: statistic, comparison: comparison, threshold: threshold)
+        case "absent":
+            guard let after = try r.duration("after") else { throw ConfigProblem(path + ".after", "how long without a line, e.g. 3m") }
+            kind = .absent(after: after)
+        case let other:
+            throw ConfigProblem(path + ".type", "'\(other)' is not threshold or absent")
+        }
+        var datapoints: (Int, Int)?
+        if let dp = r.value("datapoints") {
+            let d = try Fields(dp, path: path + ".datapoints", allowed: ["m", "n"])
+            guard let m = d.value("m")?.int, let n = d.value("n")?.int, m >= 1, n >= m, n <= 1440 else {
+                throw ConfigProblem(path + ".datapoints", "needs whole numbers 1 <= m <= n")
+            }
+            datapoints = (m, n)
+        }
+        let forDuration = try r.duration("for", allowZero: true) ?? 0
+        if datapoints != nil && forDuration > 0 { throw ConfigProblem(path, "use either 'for' or 'datapoints', not both") }
+        guard let missing = MissingData(rawValue: try r.string("missing_data") ?? "missing") else {
+            throw ConfigProblem(path + ".missing_data", "must be missing, breaching, notBreaching or ignore")
+        }
+        let receivers = try r.strings("receivers") ?? config.defaultReceivers
+        for receiver in receivers where config.receiver(receiver) == nil {
+            throw ConfigProblem(path + ".receivers", "no receiver named '\(receiver)'")
+        }
+        return AlertRule(
+            name: name, kind: kind, window: try r.duration("window") ?? 60, forDuration: forDuration, datapoints: datapoints,
+            keepFiringFor: try r.duration("keep_firing_for", allowZero: true) ?? 0, missingData: missing,
+            severity: try r.string("severity") ?? "warning", labels: try r.stringMap("labels") ?? [:],
+            annotations: try r.stringMap("annotations") ?? [:], receivers: receivers)
+    }
+}
+
+/// Reads a mapping's fields, refusing keys nobody reads (a typo should not silently disable a rule).
+struct Fields {
+    let values: [String: JSON]
+    let path: String
+
+    init(_ json: JSON, path: String, allowed: Set<String>) throws {
+        guard case .object(let values) = json else { throw ConfigProblem(path, "must be a mapping") }
+        if let unknown = values.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw ConfigProblem(path.isEmpty ? unknown : "\(path).\(unknown)", "unknown key (known: \(allowed.sorted().joined(separator: ", ")))")
+        }
+        self.values = values
+        self.path = path
+    }
+
+    subscript(key: String) -> JSON? { values[key] }
+    func value(_ key: String) -> JSON? { values[key].flatMap { $0.isNull ? nil : $0 } }
+    func at(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    func string(_ key: String) throws -> String? {
+        guard let v = value(key) else { return nil }
+        if let s = v.string { return s }
+        if let n = v.number { return JSON.format(n) }
+        throw ConfigProblem(at(key), "must be text")
+    }
+
+    func required(_ key: String) throws -> String {
+        guard let s = try string(key), !s.isEmpty else { throw ConfigProblem(at(key), "is required") }
+        return s
+    }
+
+    func strings(_ key: String) throws -> [String]? {
+        guard let v = value(key) else { return nil }
+        guard let items = v.array?.compactMap(\.string), items.count == v.array?.count else { throw ConfigProblem(at(key), "must be a list of text") }
+        return items
+    }
+
+    func array(_ key: String) throws -> [JSON]? {
+        guard let v = value(key) else { return nil }
+        guard let items = v.array else { throw ConfigProblem(at(key), "must be a list") }
+        return items
+    }
+
+    func stringMap(_ key: String) throws -> [String: String]? {
+        guard let v = value(key) else { return nil }
+        guard case .object(let fields) = v else { throw ConfigProblem(at(key), "must be a mapping") }
+        return try fields.mapValues { value in
+            if let s = value.string { return s }
+            if let n = value.number { return JSON.format(n) }
+            throw ConfigProblem(at(key), "values must be text")
+        }
+    }
+
+    /// `90s`, `5m`, `2h`, `1d` or a number of seconds.
+    func duration(_ key: String, allowZero: Bool = false) throws -> TimeInterval? {
+        guard let v = value(key) else { return nil }
+        let seconds: Double?
+        if let n = v.number { seconds = n } else if let s = v.string { seconds = Durations.parse(s) } else { seconds = nil }
+        guard let seconds, seconds > 0 || (allowZero && seconds == 0) else {
+            throw ConfigProblem(at(key), "must be a duration such as 30s, 5m, 4h or 1d")
+        }
+        return seconds
+    }
+}
+
+public enum Durations {
+    public static func parse(_ text: String) -> Double? {
+        if let n = Double(text) { return n }
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
+        guard let unit = text.last, let factor = units[unit], let n = Double(text.dropLast()) else {
+            if text.hasSuffix("ms"), let n = Double(text.dropLast(2)) { return n / 1000 }
+            return nil
+        }
+        return n * factor
+    }
+
+    public static func format(_ seconds: TimeInterval) -> String {
+        if seconds < 120 { return "\(Int(seconds)) s" }
+        if seconds < 7200 { return "\(Int(seconds / 60)) min" }
+        if seconds < 172_800 { return String(format: "%.1f h", seconds / 3600) }
+        return String(format: "%.1f days", seconds / 86_400)
+    }
+}
+
+/// YAML nodes as JSON values, with `${NAME}` filled from the environment.
+enum YAMLValue {
+    static func json(_ node: Node?, environment: [String: String], path: String) throws -> JSON {
+        guard let node else { return .object([:]) }
+        switch node {
+        case .scalar(let scalar):
+            let text = scalar.string
+            if scalar.style == .plain {
+                if ["null", "~", ""].contains(text) { return .null }
+                if text == "true" { return .bool(true) }
+                if text == "false" { return .bool(false) }
+                if let n = Double(text), !text.hasPrefix("+") { return .number(n) }
+            }
+            return .string(try substitute(text, environment: environment, path: path))
+        case .mapping(let mapping):
+            var fields: [String: JSON] = [:]
+            for (key, value) in mapping {
+                let name = key.string ?? ""
+                fields[name] = try json(value, environment: environment, path: path.isEmpty ? name : "\(path).\(name)")
+            }
+            return .object(fields)
+        case .sequence(let sequence):
+            return .array(try sequence.enumerated().map { try json($1, environment: environment, path: "\(path)[\($0)]") })
+        case .alias:
+            throw ConfigProblem(path, "YAML aliases are not supported")
+        }
+    }
+
+    static func substitute(_ text: String, environment: [String: String], path: String) throws -> String {
+        var out = ""
+        var rest = Substring(text)
+        while let start = rest.range(of: "${") {
+            out += rest[..<start.lowerBound]
+            guard let end = rest[start.upperBound...].firstIndex(of: "}") else { throw ConfigProblem(path, "unclosed ${") }
+            let name = String(rest[start.upperBound..<end])
+            guard let value = environment[name] else { throw ConfigProblem(path, "environment variable \(name) is not set") }
+            out += value
+            rest = rest[rest.index(after: end)...]
+        }
+        return out + rest
+    }
+}

@@ -1,0 +1,212 @@
+import Foundation
+import GRDB
+import JSONCore
+import Logging
+
+/// Evaluates the rules and turns state changes into notifications in the
+/// outbox. One evaluation is one database transaction: states, history, group
+/// state and queued notifications change together, so a restart can neither
+/// send a notification twice nor forget one.
+public final class AlertEngine: Sendable {
+    public let config: AlertConfig
+    let pool: DatabasePool
+    let source: MetricSource
+    let logger: Logger
+
+    public init(config: AlertConfig, pool: DatabasePool, source: MetricSource, logger: Logger) {
+        self.config = config
+        self.pool = pool
+        self.source = source
+        self.logger = logger
+    }
+
+    public struct Outcome: Sendable, Equatable {
+        public var transitions: [String] = []
+        public var queued = 0
+    }
+
+    /// Evaluates every rule for every instance at `now` and queues what is due.
+    @discardableResult
+    public func evaluate(at now: Date) throws -> Outcome {
+        let nowMS = Int64((now.timeIntervalSince1970 * 1000).rounded())
+        let instances = try source.instances().filter { nowMS - $0.lastSeen <= Int64(config.forgetInstancesAfter * 1000) }
+        return try pool.write { db in
+            var outcome = Outcome()
+            var resolvedNow: [AlertInstance] = []
+            var seen = Set<String>()
+            for rule in config.rules {
+                for instance in instances {
+                    let labels = labels(rule, instance: instance.id)
+                    let fp = fingerprint(labels)
+                    seen.insert(fp)
+                    let (condition, value) = try self.condition(rule, instance: instance, now: nowMS, in: db)
+                    if let change = try transition(rule, fingerprint: fp, labels: labels, instance: instance.id, condition: condition,
+                                                   value: value, now: nowMS, in: db, resolved: &resolvedNow) {
+                        outcome.transitions.append("\(rule.name)/\(instance.id): \(change)")
+                    }
+                }
+            }
+            // Alerts whose rule or instance is gone resolve.
+            for row in try Row.fetchAll(db, sql: "SELECT fingerprint FROM alert_states WHERE state = 'firing'") where !seen.contains(row[0]) {
+                if let alert = try resolve(fingerprint: row[0], now: nowMS, note: "its rule or instance is gone", in: db) { resolvedNow.append(alert) }
+            }
+            try db.execute(sql: "DELETE FROM alert_states WHERE state = 'pending' AND fingerprint NOT IN (\(seen.isEmpty ? "''" : seen.map { "'\($0)'" }.joined(separator: ",")))")
+            outcome.queued = try Dispatcher(config: config, logger: logger).dispatch(resolvedNow: resolvedNow, now: nowMS, in: db)
+            return outcome
+        }
+    }
+
+    func labels(_ rule: AlertRule, instance: String) -> [String: String] {
+        var labels = rule.labels
+        labels["alertname"] = rule.name
+        labels["instance_id"] = instance
+        labels["severity"] = rule.severity
+        return labels
+    }
+
+    /// Whether the rule's condition holds now (nil: not enough data, keep the state) and the value shown.
+    func condition(_ rule: AlertRule, instance: (id: String, lastSeen: Int64), now: Int64, in db: Database) throws -> (Bool?, Double?) {
+        switch rule.kind {
+        case .absent(let after):
+            let silent = Double(now - instance.lastSeen) / 1000
+            return (silent >= after, silent)
+        case .threshold(let metric, let statistic, let comparison, let threshold):
+            let window = Int64(rule.window * 1000)
+            let n = rule.datapoints?.n ?? 1
+            let values = try source.values(metric: metric, instance: instance.id, from: now - Int64(n) * window, to: now, in: db)
+            // Datapoint k covers [now - (k+1)·window, now - k·window); k = 0 is the newest.
+            var buckets = [[Double]](repeating: [], count: n)
+            for (ts, v) in values {
+                let k = Int((now - 1 - ts) / window)
+                if k >= 0 && k < n { buckets[k].append(v) }
+            }
+            let datapoints = buckets.map { Self.statistic(statistic, of: $0) }
+            if rule.missingData == .ignore && datapoints[0] == nil { return (nil, nil) }
+            let breaches: [Bool?] = datapoints.map { value in
+                if let value { return comparison.holds(value, threshold) }
+                switch rule.missingData {
+                case .breaching: return true
+                case .notBreaching: return false
+                case .missing, .ignore: return nil
+                }
+            }
+            let present = breaches.compactMap { $0 }
+            let shown = datapoints.compactMap { $0 }.first
+            guard !present.isEmpty else { return (nil, shown) }
+            return (present.filter { $0 }.count >= (rule.datapoints?.m ?? 1), shown)
+        }
+    }
+
+    static func statistic(_ name: String, of values: [Double]) -> Double? {
+        guard !values.isEmpty else { return nil }
+        switch name {
+        case "min": return values.min()
+        case "max": return values.max()
+        case "sum": return values.reduce(0, +)
+        case "count": return Double(values.count)
+        case "p95", "p99":
+            let sorted = values.sorted()
+            let q = name == "p95" ? 0.95 : 0.99
+            return sorted[max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1)]
+        default: return values.reduce(0, +) / Double(values.count)
+        }
+    }
+
+    /// inactive → pending → firing → resolved, with `for` and `keep_firing_for`.
+    private func transition(_ rule: AlertRule, fingerprint fp: String, labels: [String: String], instance: String, condition: Bool?,
+                            value: Double?, now: Int64, in db: Database, resolved: inout [AlertInstance]) throws -> String? {
+        let row = try Row.fetchOne(db, sql: "SELECT state, pending_since, last_true FROM alert_states WHERE fingerprint = ?", arguments: [fp])
+        let state: String? = row?["state"]
+        guard let condition else { return nil }  // not enough data: the state stays
+        let annotations = render(rule, labels: labels, value: value)
+        let labelsText = JSON.object(labels.mapValues { .string($0) }).text
+        let annotationsText = JSON.object(annotations.mapValues { .string($0) }).text
+        switch (state, condition) {
+        case (nil, true):
+            if rule.forDuration == 0 {
+                try db.execute(sql: """
+                    INSERT INTO alert_states (fingerprint, rule, instance_id, labels, annotations, state, pending_since, firing_since, last_true, value, updated_at)
+                    VALUES (?, ?, ?, ?, ?, 'firing', ?, ?, ?, ?, ?)
+                    """, arguments: [fp, rule.name, instance, labelsText, annotationsText, now, now, now, value, now])
+                try history(fp, rule, instance, "firing", now, value, annotations["summary"] ?? rule.name, db)
+                return "firing"
+            }
+            try db.execute(sql: """
+                INSERT INTO alert_states (fingerprint, rule, instance_id, labels, annotations, state, pending_since, last_true, value, updated_at)
+                VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)
+                """, arguments: [fp, rule.name, instance, labelsText, annotationsText, now, now, value, now])
+            try history(fp, rule, instance, "pending", now, value, annotations["summary"] ?? rule.name, db)
+            return "pending"
+        case ("pending", true):
+            let since: Int64 = row!["pending_since"]
+            guard Double(now - since) >= rule.forDuration * 1000 else {
+                try db.execute(sql: "UPDATE alert_states SET value = ?, last_true = ?, annotations = ?, updated_at = ? WHERE fingerprint = ?",
+                               arguments: [value, now, annotationsText, now, fp])
+                return nil
+            }
+            try db.execute(sql: "UPDATE alert_states SET state = 'firing', firing_since = ?, last_true = ?, value = ?, annotations = ?, updated_at = ? WHERE fingerprint = ?",
+                           arguments: [now, now, value, annotationsText, now, fp])
+            try history(fp, rule, instance, "firing", now, value, annotations["summary"] ?? rule.name, db)
+            return "firing"
+        case ("pending", false):
+            try db.execute(sql: "DELETE FROM alert_states WHERE fingerprint = ?", arguments: [fp])
+            try history(fp, rule, instance, "inactive", now, value, "condition cleared before 'for' elapsed", db)
+            return "inactive"
+        case ("firing", true):
+            try db.execute(sql: "UPDATE alert_states SET last_true = ?, value = ?, annotations = ?, updated_at = ? WHERE fingerprint = ?",
+                           arguments: [now, value, annotationsText, now, fp])
+            return nil
+        case ("firing", false):
+            let lastTrue: Int64 = row!["last_true"]
+            // keep_firing_for: a condition that flaps off for a moment does not resolve the alert.
+            guard Double(now - lastTrue) >= rule.keepFiringFor * 1000 else { return nil }
+            if let alert = try resolve(fingerprint: fp, now: now, note: nil, in: db) { resolved.append(alert) }
+            return "resolved"
+        default:
+            return nil
+        }
+    }
+
+    private func resolve(fingerprint fp: String, now: Int64, note: String?, in db: Database) throws -> AlertInstance? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM alert_states WHERE fingerprint = ?", arguments: [fp]) else { return nil }
+        try db.execute(sql: "DELETE FROM alert_states WHERE fingerprint = ?", arguments: [fp])
+        let labels = (try? JSONParser.parse(row["labels"] as String))?.object?.compactMapValues(\.string) ?? [:]
+        let annotations = (try? JSONParser.parse(row["annotations"] as String))?.object?.compactMapValues(\.string) ?? [:]
+        try db.execute(sql: "INSERT INTO alert_history (fingerprint, rule, instance_id, event, at, value, text) VALUES (?, ?, ?, 'resolved', ?, ?, ?)",
+                       arguments: [fp, row["rule"] as String, row["instance_id"] as String, now, row["value"] as Double?,
+                                   note ?? "resolved: " + (annotations["summary"] ?? (row["rule"] as String))])
+        let starts: Int64 = row["firing_since"] ?? now
+        return AlertInstance(fingerprint: fp, status: "resolved", labels: labels, annotations: annotations,
+                             startsAt: Date(timeIntervalSince1970: Double(starts) / 1000), endsAt: Date(timeIntervalSince1970: Double(now) / 1000),
+                             value: row["value"])
+    }
+
+    private func history(_ fp: String, _ rule: AlertRule, _ instance: String, _ event: String, _ at: Int64, _ value: Double?, _ text: String, _ db: Database) throws {
+        try db.execute(sql: "INSERT INTO alert_history (fingerprint, rule, instance_id, event, at, value, text) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       arguments: [fp, rule.name, instance, event, at, value, text])
+    }
+
+    func render(_ rule: AlertRule, labels: [String: String], value: Double?) -> [String: String] {
+        var values = ["instance": labels["instance_id"] ?? "", "rule": rule.name, "value": value.map { JSON.format(($0 * 100).rounded() / 100) } ?? "no data"]
+        switch rule.kind {
+        case .threshold(let metric, _, let comparison, let threshold):
+            values["metric"] = metric
+            values["threshold"] = JSON.format(threshold)
+            values["comparison"] = comparison.rawValue
+        case .absent(let after):
+            values["metric"] = "metrics lines"
+            values["threshold"] = Durations.format(after)
+            values["silence"] = value.map { Durations.format($0) } ?? ""
+        }
+        var annotations = rule.annotations.mapValues { Template.render($0, values: values, labels: labels) }
+        if annotations["summary"] == nil {
+            switch rule.kind {
+            case .threshold(let metric, let statistic, let comparison, let threshold):
+                annotations["summary"] = "\(rule.name) on \(values["instance"]!): \(statistic) \(metric) \(values["value"]!) \(comparison.rawValue) \(JSON.format(threshold))"
+            case .absent:
+                annotations["summary"] = "\(rule.name): no metrics from \(values["instance"]!) for \(values["silence"]!)"
+            }
+        }
+        return annotations
+    }
+}

@@ -1,0 +1,172 @@
+import AsyncHTTPClient
+import Foundation
+import GRDB
+import JSONCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// What one delivery attempt came to.
+public enum DeliveryResult: Sendable, Equatable {
+    case delivered(status: Int)
+    /// 429: wait this long, as the service said.
+    case rateLimited(status: Int, after: TimeInterval)
+    /// 5xx, 408, timeouts, refused connections: try again later.
+    case retry(status: Int?, reason: String)
+    /// Other 4xx: the request itself is wrong; retrying cannot help.
+    case rejected(status: Int, reason: String)
+}
+
+/// Sends notifications from the outbox, one receiver at a time and in order,
+/// with exponential backoff and jitter, honouring rate limits. Each receiver
+/// has its own loop, so a slow one never holds up the others or evaluation.
+public final class Delivery: Sendable {
+    let config: AlertConfig
+    let pool: DatabasePool
+    let logger: Logger
+    let client: HTTPClient
+
+    public init(config: AlertConfig, pool: DatabasePool, logger: Logger, client: HTTPClient = .shared) {
+        self.config = config
+        self.pool = pool
+        self.logger = logger
+        self.client = client
+    }
+
+    /// Attempts the receiver's oldest pending notification if it is due at `now`.
+    /// Returns when to look again (nil: nothing pending).
+    @discardableResult
+    public func deliverDue(receiver name: String, now: Date) async throws -> Date? {
+        guard let receiver = config.receiver(name) else { return nil }
+        let nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        guard let entry = try await pool.read({ db in try Outbox.head(name, in: db) }) else { return nil }
+        if entry.nextAttemptAt > nowMS { return Date(timeIntervalSince1970: Double(entry.nextAttemptAt) / 1000) }
+        let result = await send(entry, to: receiver, now: now)
+        let age = Double(nowMS - entry.createdAt) / 1000
+        try await pool.write { db in
+            switch result {
+            case .delivered(let status):
+                try db.execute(sql: "UPDATE outbox SET status = 'delivered', delivered_at = ?, status_code = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?",
+                               arguments: [nowMS, status, entry.id])
+            case .rejected(let status, let reason):
+                try db.execute(sql: "UPDATE outbox SET status = 'failed', status_code = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
+                               arguments: [status, reason, entry.id])
+            case .rateLimited(let status, let after):
+                try Self.retry(entry, at: nowMS + Int64(after * 1000), status: status, error: "rate limited for \(after) s", age: age, config: config, in: db)
+            case .retry(let status, let reason):
+                let backoff = Self.backoff(attempt: entry.attempts, config: config)
+                try Self.retry(entry, at: nowMS + Int64(backoff * 1000), status: status, error: reason, age: age, config: config, in: db)
+            }
+        }
+        switch result {
+        case .delivered(let status):
+            logger.info("notification delivered", metadata: ["receiver": "\(name)", "summary": "\(entry.summary)", "status": "\(status)", "attempt": "\(entry.attempts + 1)"])
+        case .rejected(let status, let reason):
+            logger.error("notification rejected by the receiver; not retried", metadata: ["receiver": "\(name)", "status": "\(status)", "reason": "\(reason)"])
+        case .rateLimited(_, let after):
+            logger.warning("receiver rate limited; waiting", metadata: ["receiver": "\(name)", "seconds": "\(after)"])
+        case .retry(let status, let reason):
+            logger.warning("notification not delivered; will retry", metadata: ["receiver": "\(name)", "status": "\(status.map(String.init) ?? "none")", "reason": "\(reason)", "attempt": "\(entry.attempts + 1)"])
+        }
+        return now
+    }
+
+    static func retry(_ entry: Outbox.Entry, at next: Int64, status: Int?, error: String, age: TimeInterval, config: AlertConfig, in db: Database) throws {
+        if age >= config.maxRetryAge {
+            try db.execute(sql: "UPDATE outbox SET status = 'failed', status_code = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
+                           arguments: [status, "gave up after \(Int(age)) s: \(error)", entry.id])
+        } else {
+            try db.execute(sql: "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, status_code = ?, last_error = ? WHERE id = ?",
+                           arguments: [next, status, error, entry.id])
+        }
+    }
+
+    /// Exponential, capped, with full jitter over the upper half (never a tight loop, never a thundering herd).
+    static func backoff(attempt: Int, config: AlertConfig) -> TimeInterval {
+        let ceiling = min(config.maxBackoff, config.initialBackoff * pow(2, Double(min(attempt, 30))))
+        return Double.random(in: (ceiling / 2)...ceiling)
+    }
+
+    func send(_ entry: Outbox.Entry, to receiver: ReceiverConfig, now: Date) async -> DeliveryResult {
+        var request = HTTPClientRequest(url: receiver.url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "liaptui-metrics-agent")
+        if receiver.kind == .webhook {
+            let timestamp = Int(now.timeIntervalSince1970)
+            request.headers.add(name: "webhook-id", value: entry.messageID)
+            request.headers.add(name: "webhook-timestamp", value: String(timestamp))
+            if let secret = receiver.secret, let signature = StandardWebhooks.signature(secret: secret, id: entry.messageID, timestamp: timestamp, body: entry.body) {
+                request.headers.add(name: "webhook-signature", value: signature)
+            }
+        }
+        request.body = .bytes(ByteBuffer(bytes: entry.body))
+        do {
+            let response = try await client.execute(request, timeout: .milliseconds(Int64(receiver.timeout * 1000)))
+            let status = Int(response.status.code)
+            let body = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
+            switch status {
+            case 200..<300:
+                return .delivered(status: status)
+            case 429:
+                return .rateLimited(status: status, after: Self.retryAfter(headers: response.headers, body: body) ?? Self.backoff(attempt: entry.attempts, config: config))
+            case 408, 500...599:
+                return .retry(status: status, reason: "HTTP \(status): \(body.prefix(200))")
+            default:
+                return .rejected(status: status, reason: "HTTP \(status): \(body.prefix(200))")
+            }
+        } catch {
+            return .retry(status: nil, reason: "\(error)".prefix(300).description)
+        }
+    }
+
+    /// `Retry-After` in seconds or as an HTTP date; Discord's JSON `retry_after` (seconds, fractional).
+    static func retryAfter(headers: HTTPHeaders, body: String) -> TimeInterval? {
+        if let value = headers.first(name: "Retry-After") {
+            if let seconds = Double(value.trimmingCharacters(in: .whitespaces)) { return max(0, seconds) }
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "GMT")
+            formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+            if let date = formatter.date(from: value) { return max(0, date.timeIntervalSinceNow) }
+        }
+        if let json = try? JSONParser.parse(body), let seconds = json["retry_after"]?.number { return max(0, seconds) }
+        return nil
+    }
+
+    /// Delivers until cancelled: one loop per receiver.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            for receiver in config.receivers {
+                group.addTask { [self] in
+                    while !Task.isCancelled {
+                        let next: Date?
+                        do { next = try await deliverDue(receiver: receiver.name, now: Date()) } catch {
+                            logger.error("delivery loop error", metadata: ["receiver": "\(receiver.name)", "error": "\(error)"])
+                            next = Date().addingTimeInterval(1)
+                        }
+                        // Look again when due, or every 200 ms for newly queued notifications.
+                        let wait = min(0.2, max(0, (next ?? .distantFuture).timeIntervalSinceNow))
+                        if wait > 0 { try? await Task.sleep(for: .milliseconds(Int(wait * 1000))) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends a sample notification straight away, outside the outbox (`alerts test`).
+    public func test(receiver name: String, now: Date = Date()) async throws -> DeliveryResult {
+        guard let receiver = config.receiver(name) else { throw ConfigProblem("", "no receiver named '\(name)'") }
+        let alert = AlertInstance(
+            fingerprint: "0000000000000000", status: "firing",
+            labels: ["alertname": "TestNotification", "instance_id": "test", "severity": "info"],
+            annotations: ["summary": "Test notification from the Liap Tui metrics agent", "description": "If you can read this, the '\(name)' receiver works."],
+            startsAt: now, endsAt: nil, value: nil)
+        let n = Notification(receiver: name, groupKey: "\(name):{test}", groupLabels: ["alertname": "TestNotification"],
+                             status: "firing", alerts: [alert], externalURL: config.externalURL)
+        let body = Data(Payloads.body(n, kind: receiver.kind).text.utf8)
+        let entry = Outbox.Entry(id: 0, receiver: name, messageID: "msg_test_\(Int(now.timeIntervalSince1970))", body: body,
+                                 summary: "test", attempts: 0, nextAttemptAt: 0, createdAt: 0)
+        return await send(entry, to: receiver, now: now)
+    }
+}

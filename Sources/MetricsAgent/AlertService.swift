@@ -1,0 +1,70 @@
+import Alerting
+import Foundation
+import GRDB
+import GRDBSQLite
+import JSONCore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The store as the alert evaluator reads it.
+struct StoreMetricSource: MetricSource {
+    let store: Store
+
+    func instances() throws -> [(id: String, lastSeen: Int64)] {
+        try store.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT instance_id, last_ts FROM instances").map { ($0[0], $0[1]) }
+        }
+    }
+
+    func values(metric: String, instance: String, from: Int64, to: Int64, in db: Database) throws -> [(Int64, Double)] {
+        guard Store.metricColumns.contains(metric) else { return [] }
+        return try Row.fetchAll(db, sql: "SELECT ts, \(metric) FROM samples WHERE instance_id = ? AND ts >= ? AND ts < ? AND \(metric) IS NOT NULL ORDER BY ts",
+                                arguments: [instance, from, to]).map { ($0[0], $0[1]) }
+    }
+}
+
+/// Evaluates the rules every evaluation interval and as soon as new lines are
+/// stored; delivers from the outbox on its own loops.
+struct AlertService: Service {
+    let app: MetricsAgentApp
+    let engine: AlertEngine
+    let delivery: Delivery
+    /// Set by ingestion when lines were stored.
+    let newData: NewDataFlag
+
+    func run() async throws {
+        let app = app, engine = engine, delivery = delivery, newData = newData
+        try await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await delivery.run() }
+                group.addTask {
+                    let interval = Duration.milliseconds(Int(engine.config.evaluationInterval * 1000))
+                    var last = ContinuousClock.now - interval
+                    while !Task.isCancelled {
+                        // Whichever comes first: the interval, or new lines.
+                        if newData.take() || ContinuousClock.now - last >= interval {
+                            last = .now
+                            do {
+                                let outcome = try await app.onWorker { try engine.evaluate(at: Date()) }
+                                for change in outcome.transitions { app.logger.notice("alert \(change)") }
+                            } catch {
+                                app.stats.error()
+                                app.logger.error("alert evaluation failed", metadata: ["error": "\(error)"])
+                            }
+                        }
+                        try? await Task.sleep(for: .milliseconds(100))
+                    }
+                }
+                await group.waitForAll()
+            }
+        }
+    }
+}
+
+/// "New lines were stored", from ingestion to the evaluator.
+final class NewDataFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .relaxed) }
+    func take() -> Bool { flag.exchange(false, ordering: .relaxed) }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+
+/// A local HTTP server standing in for Slack, Discord, Teams or a webhook
+/// receiver. Each request gets the next scripted answer (the last one repeats).
+public final class FakeReceiver: Sendable {
+    public enum Answer: Sendable {
+        case status(Int, headers: [String: String] = [:], body: String = "ok")
+        /// Never answers (until the client gives up).
+        case hang
+    }
+
+    public struct Received: Sendable {
+        public let body: String
+        public let headers: [String: String]
+        public let at: Date
+    }
+
+    final class State: Sendable {
+        let script = Mutex<[Answer]>([.status(200)])
+        let log = Mutex<[Received]>([])
+        let task = Mutex<Task<Void, Error>?>(nil)
+        let port = Mutex<Int>(0)
+    }
+
+    private let state = State()
+    public var port: Int { state.port.withLock { $0 } }
+
+    public var url: String { "http://127.0.0.1:\(port)/hook" }
+    public var received: [Received] { state.log.withLock { $0 } }
+
+    public func answer(_ answers: [Answer]) { state.script.withLock { $0 = answers } }
+
+    public static func start(_ answers: [Answer] = [.status(200)]) async throws -> FakeReceiver {
+        FakeReceiver(answers: answers)
+    }
+
+    private init(answers: [Answer]) {
+        let state = state
+        state.script.withLock { $0 = answers }
+        let router = Router()
+        router.post("/hook") { request, _ -> Response in
+            let body = String(buffer: try await request.body.collect(upTo: 4 << 20))
+            var headers: [String: String] = [:]
+            for field in request.headers { headers[field.name.canonicalName] = field.value }
+            let answer = state.script.withLock { answers -> Answer in
+                answers.count > 1 ? answers.removeFirst() : answers[0]
+            }
+            state.log.withLock { $0.append(Received(body: body, headers: headers, at: Date())) }
+            switch answer {
+            case .hang:
+                try await Task.sleep(for: .seconds(3600))
+                return Response(status: .ok)
+            case .status(let code, let extra, let text):
+                var fields = HTTPFields()
+                for (k, v) in extra { fields[HTTPField.Name(k)!] = v }
+                return Response(status: .init(code: code), headers: fields, body: .init(byteBuffer: ByteBuffer(string: text)))
+            }
+        }
+        let ready = DispatchSemaphore(value: 0)
+        var logger = Logger(label: "fake-receiver")
+        logger.logLevel = .error
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { channel in
+                                  state.port.withLock { $0 = channel.localAddress?.port ?? 0 }
+                                  ready.signal()
+                              }, logger: logger)
+        let running = Task { try await app.run() }
+        ready.wait()
+        state.task.withLock { $0 = running }
+    }
+
+    public func stop() { state.task.withLock { $0?.cancel() } }
+    deinit { state.task.withLock { $0?.cancel() } }
+}
