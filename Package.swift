@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(
             name: "AlertingTests",
             dependencies: ["Alerting", "MetricsAgent", "MetricsSchema", "JSONCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
-            resources: [.copy("Golden")]),
+            exclude: ["Golden"]),
         .testTarget(name: "MetricsSchemaTests", dependencies: ["MetricsSchema", "JSONCore"]),
         .testTarget(
             name: "MetricsAgentTests",

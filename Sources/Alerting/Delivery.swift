@@ -162,7 +162,7 @@ public final class Delivery: Sendable {
             labels: ["alertname": "TestNotification", "instance_id": "test", "severity": "info"],
             annotations: ["summary": "Test notification from the Liap Tui metrics agent", "description": "If you can read this, the '\(name)' receiver works."],
             startsAt: now, endsAt: nil, value: nil)
-        let n = Notification(receiver: name, groupKey: "\(name):{test}", groupLabels: ["alertname": "TestNotification"],
+        let n = AlertNotification(receiver: name, groupKey: "\(name):{test}", groupLabels: ["alertname": "TestNotification"],
                              status: "firing", alerts: [alert], externalURL: config.externalURL)
         let body = Data(Payloads.body(n, kind: receiver.kind).text.utf8)
         let entry = Outbox.Entry(id: 0, receiver: name, messageID: "msg_test_\(Int(now.timeIntervalSince1970))", body: body,

@@ -77,7 +77,7 @@ struct Dispatcher {
                     try db.execute(sql: "DELETE FROM alert_groups WHERE group_key = ?", arguments: [key])
                     continue
                 }
-                let notification = Notification(
+                let notification = AlertNotification(
                     receiver: group.receiver, groupKey: key, groupLabels: group.labels,
                     status: current.isEmpty ? "resolved" : "firing", alerts: current + group.resolvedPending,
                     externalURL: config.externalURL)

@@ -53,7 +53,7 @@ public struct AlertInstance: Sendable, Equatable {
 }
 
 /// A notification to one receiver: a group of alerts that belong together.
-public struct Notification: Sendable, Equatable {
+public struct AlertNotification: Sendable, Equatable {
     public var receiver: String
     public var groupKey: String
     public var groupLabels: [String: String]

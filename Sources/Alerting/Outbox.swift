@@ -7,7 +7,7 @@ import JSONCore
 /// the same transaction as the alert state that caused it and marked delivered
 /// only after the receiver accepted it.
 public enum Outbox {
-    static func enqueue(_ n: Notification, receiver: ReceiverConfig, now: Int64, in db: Database) throws {
+    static func enqueue(_ n: AlertNotification, receiver: ReceiverConfig, now: Int64, in db: Database) throws {
         let body = Payloads.body(n, kind: receiver.kind).text
         var random = SystemRandomNumberGenerator()
         let id = "msg_" + String(random.next() as UInt64, radix: 36) + String(now, radix: 36)

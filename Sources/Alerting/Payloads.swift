@@ -6,7 +6,7 @@ import MetricsSchema
 /// service and cut to that service's limits; what does not fit is summarised
 /// as "…and N more".
 public enum Payloads {
-    public static func body(_ n: Notification, kind: ReceiverConfig.Kind) -> JSON {
+    public static func body(_ n: AlertNotification, kind: ReceiverConfig.Kind) -> JSON {
         switch kind {
         case .slack: return slack(n)
         case .discord: return discord(n)
@@ -15,14 +15,14 @@ public enum Payloads {
         }
     }
 
-    static func title(_ n: Notification) -> String {
+    static func title(_ n: AlertNotification) -> String {
         let name = n.commonLabels["alertname"] ?? n.alerts.first?.name ?? "alerts"
         let firing = n.firing.count, resolved = n.resolved.count
         if firing == 0 { return "RESOLVED: \(name)" + (resolved > 1 ? " (\(resolved))" : "") }
         return "FIRING: \(name)" + (firing > 1 ? " (\(firing))" : "") + (resolved > 0 ? ", \(resolved) resolved" : "")
     }
 
-    static func sorted(_ n: Notification) -> [AlertInstance] {
+    static func sorted(_ n: AlertNotification) -> [AlertInstance] {
         n.alerts.sorted { ($0.status == "firing" ? 0 : 1, $0.labels["instance_id"] ?? "", $0.fingerprint) < ($1.status == "firing" ? 0 : 1, $1.labels["instance_id"] ?? "", $1.fingerprint) }
     }
 
@@ -30,7 +30,8 @@ public enum Payloads {
 
     /// Cuts to `limit` characters, marking the cut.
     static func cut(_ text: String, _ limit: Int) -> String {
-        text.count <= limit ? text : String(text.prefix(max(0, limit - 1))) + "…"
+        if text.count <= limit { return text }
+        return limit <= 0 ? "" : String(text.prefix(limit - 1)) + "…"
     }
 
     // MARK: Slack
@@ -40,7 +41,7 @@ public enum Payloads {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 
-    static func slack(_ n: Notification) -> JSON {
+    static func slack(_ n: AlertNotification) -> JSON {
         let alerts = sorted(n)
         var blocks: [JSON] = [[
             "type": "header",
@@ -49,7 +50,7 @@ public enum Payloads {
         let room = 50 - 3  // header, a possible "more" section, context
         for alert in alerts.prefix(room) {
             let summary = slackEscape(alert.annotations["summary"] ?? alert.name)
-            let description = alert.annotations["description"].map { "\n" + slackEscape($0) } ?? ""
+            let description = alert.annotations["description"].map { "\n" + slackEscape(cut($0, 600)) } ?? ""
             var fields: [JSON] = [
                 ["type": "mrkdwn", "text": .string(cut("*Status*\n\(alert.status)", 2000))],
                 ["type": "mrkdwn", "text": .string(cut("*Instance*\n\(slackEscape(alert.labels["instance_id"] ?? "-"))", 2000))],
@@ -80,11 +81,12 @@ public enum Payloads {
         text.replacingOccurrences(of: "@", with: "@\u{200B}")
     }
 
-    static func discord(_ n: Notification) -> JSON {
+    static func discord(_ n: AlertNotification) -> JSON {
         let alerts = sorted(n)
         var budget = 6000  // all embed text together
-        func take(_ text: String, _ limit: Int) -> String {
-            let t = cut(discordEscape(text), min(limit, max(0, budget)))
+        let more = 40  // room kept for the "…and N more" field
+        func take(_ text: String, _ limit: Int, reserve: Int = 0) -> String {
+            let t = cut(discordEscape(text), min(limit, max(0, budget - reserve)))
             budget -= t.count
             return t
         }
@@ -94,17 +96,18 @@ public enum Payloads {
         var fields: [JSON] = []
         for (i, alert) in alerts.enumerated() {
             let left = alerts.count - i
-            // Keep the last field and some budget for "…and N more".
-            if fields.count == 24 && left > 1 || budget < 120 {
-                fields.append(["name": "…", "value": .string("and \(left) more"), "inline": false])
+            if fields.count == 24 && left > 1 || budget < 160 + more {
+                let value = "and \(left) more"
+                budget -= 1 + value.count
+                fields.append(["name": "…", "value": .string(value), "inline": false])
                 break
             }
             var value = "\(alert.status) · \(alert.labels["instance_id"] ?? "-") · \(alert.labels["severity"] ?? "-") · since \(time(alert.startsAt))"
             if let v = alert.value { value += " · value \(JSON.format((v * 100).rounded() / 100))" }
-            if let description = alert.annotations["description"] { value += "\n" + description }
+            if let description = alert.annotations["description"] { value += "\n" + cut(description, 600) }
             fields.append([
-                "name": .string(take((alert.status == "firing" ? "🔥 " : "✅ ") + (alert.annotations["summary"] ?? alert.name), 256)),
-                "value": .string(take(value, 1024)),
+                "name": .string(take((alert.status == "firing" ? "🔥 " : "✅ ") + (alert.annotations["summary"] ?? alert.name), 256, reserve: more + 80)),
+                "value": .string(take(value, 1024, reserve: more)),
                 "inline": false,
             ])
         }
@@ -124,7 +127,7 @@ public enum Payloads {
 
     // MARK: Microsoft Teams (Workflows webhook, Adaptive Card)
 
-    static func teams(_ n: Notification) -> JSON {
+    static func teams(_ n: AlertNotification) -> JSON {
         let alerts = sorted(n)
         var body: [JSON] = [[
             "type": "TextBlock", "text": .string(cut((n.firing.isEmpty ? "✅ " : "🔥 ") + title(n), 300)),
@@ -166,7 +169,7 @@ public enum Payloads {
 
     // MARK: Generic webhook (Alertmanager v4)
 
-    static func alertmanager(_ n: Notification) -> JSON {
+    static func alertmanager(_ n: AlertNotification) -> JSON {
         func labels(_ l: [String: String]) -> JSON { .object(l.mapValues { .string($0) }) }
         return [
             "version": "4",

@@ -66,3 +66,36 @@ extension JSON {
         out += "\""
     }
 }
+
+extension JSON {
+    /// Indented JSON with sorted keys, for files people read and diff.
+    public var prettyText: String {
+        var out = ""
+        write(indent: 0, to: &out)
+        return out + "\n"
+    }
+
+    private func write(indent: Int, to out: inout String) {
+        let pad = String(repeating: "  ", count: indent + 1), end = String(repeating: "  ", count: indent)
+        switch self {
+        case .array(let items) where !items.isEmpty:
+            out += "[\n"
+            for (i, item) in items.enumerated() {
+                out += pad
+                item.write(indent: indent + 1, to: &out)
+                out += i < items.count - 1 ? ",\n" : "\n"
+            }
+            out += end + "]"
+        case .object(let fields) where !fields.isEmpty:
+            out += "{\n"
+            for (i, key) in fields.keys.sorted().enumerated() {
+                out += pad + JSON.string(key).text + ": "
+                fields[key]!.write(indent: indent + 1, to: &out)
+                out += i < fields.count - 1 ? ",\n" : "\n"
+            }
+            out += end + "}"
+        default:
+            out += text
+        }
+    }
+}
