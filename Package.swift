@@ -90,6 +90,7 @@ let package = Package(
             name: "liaptui-bench",
             dependencies: [
                 "GameEngine", "GameServer", "MetricsSchema",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "GameEngineTests", dependencies: ["GameEngine"]),

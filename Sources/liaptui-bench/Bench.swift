@@ -6,6 +6,7 @@ struct Bench: AsyncParsableCommand {
         commandName: "liaptui-bench",
         abstract: "Benchmarks whose figures are in docs/PERFORMANCE.md. Build with -c release.",
         subcommands: [EngineBenchmark.self, BotStrengthBenchmark.self, MetricsTickBenchmark.self, IdleServerBenchmark.self,
-                      IngestBenchmark.self, ParseBenchmark.self, AgentTailBenchmark.self, APIBenchmark.self])
+                      IngestBenchmark.self, ParseBenchmark.self, AgentTailBenchmark.self, APIBenchmark.self,
+                      AlertLatencyBenchmark.self])
 }
 
