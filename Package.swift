@@ -73,6 +73,7 @@ let package = Package(
             name: "MetricsAgent",
             dependencies: [
                 "MetricsSchema", "JSONCore", "Alerting",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "CompressNIO", package: "compress-nio"),

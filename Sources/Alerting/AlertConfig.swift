@@ -6,7 +6,7 @@ import Yams
 /// Why a rules file cannot be used, with where in the file.
 public struct ConfigProblem: Error, CustomStringConvertible, Equatable {
     public let description: String
-    init(_ path: String, _ message: String) { description = path.isEmpty ? message : "\(path): \(message)" }
+    public init(_ path: String, _ message: String) { description = path.isEmpty ? message : "\(path): \(message)" }
 }
 
 public enum Comparison: String, Sendable {
@@ -295,8 +295,8 @@ public enum Durations {
 }
 
 /// YAML nodes as JSON values, with `${NAME}` filled from the environment.
-enum YAMLValue {
-    static func json(_ node: Node?, environment: [String: String], path: String) throws -> JSON {
+public enum YAMLValue {
+    public static func json(_ node: Node?, environment: [String: String], path: String) throws -> JSON {
         guard let node else { return .object([:]) }
         switch node {
         case .scalar(let scalar):

@@ -17,6 +17,38 @@ public enum Outbox {
             """, arguments: [n.receiver, n.groupKey, id, Data(body.utf8), Payloads.title(n), now, now])
     }
 
+    /// Queues a free-form message (the daily review) for a receiver, in its format.
+    public static func enqueueMessage(title: String, markdown: String, data: JSON, receiver: ReceiverConfig, now: Int64, in db: Database) throws {
+        let body: JSON
+        switch receiver.kind {
+        case .slack:
+            let text = Payloads.slackEscape(markdown).replacingOccurrences(of: "**", with: "*")
+                .split(separator: "\n", omittingEmptySubsequences: false)
+                .map { $0.hasPrefix("#") ? "*" + $0.drop { $0 == "#" || $0 == " " } + "*" : String($0) }.joined(separator: "\n")
+            body = ["text": .string(Payloads.cut(text, 39_000))]
+        case .discord:
+            body = [
+                "content": .string(Payloads.cut(Payloads.discordEscape(title), 2000)),
+                "embeds": [["title": .string(Payloads.cut(Payloads.discordEscape(title), 256)),
+                            "description": .string(Payloads.cut(Payloads.discordEscape(markdown), 4000))]],
+                "allowed_mentions": ["parse": []],
+            ]
+        case .teams:
+            body = ["type": "message", "attachments": [[
+                "contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": .null,
+                "content": ["$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard", "version": "1.2",
+                            "body": [["type": "TextBlock", "text": .string(Payloads.cut(markdown, 15_000)), "wrap": true]]],
+            ]]]
+        case .webhook:
+            body = ["type": "daily_review", "title": .string(title), "review": data]
+        }
+        var random = SystemRandomNumberGenerator()
+        try db.execute(sql: """
+            INSERT INTO outbox (receiver, group_key, message_id, status, body, summary, next_attempt_at, created_at)
+            VALUES (?, 'daily-review', ?, 'pending', ?, ?, ?, ?)
+            """, arguments: [receiver.name, "msg_" + String(random.next() as UInt64, radix: 36), Data(body.text.utf8), title, now, now])
+    }
+
     public struct Entry: Sendable {
         public let id: Int64
         public let receiver: String

@@ -117,6 +117,19 @@ struct AgentAPI: Sendable {
         return found.definition
     }
 
+    // MARK: Review
+
+    func review(_ params: Parameters) throws -> JSON {
+        guard let prices = app.config.prices else { throw BadRequest(message: "no prices file: start the agent with --prices (config/prices.yaml)") }
+        let day = try ReviewDate.parse(params.get("date"))
+        var json = try DailyReview.make(day: day, store: app.store, prices: prices).json
+        if case .object(var fields) = json {
+            fields["markdown"] = .string(try DailyReview.make(day: day, store: app.store, prices: prices).markdown)
+            json = .object(fields)
+        }
+        return json
+    }
+
     // MARK: Alerts
 
     func alerts() throws -> JSON {

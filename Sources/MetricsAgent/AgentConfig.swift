@@ -13,6 +13,10 @@ public struct AgentConfig: Sendable {
     public var retention = Retention()
     /// Alert rules and receivers; nil: no alerting.
     public var alerts: AlertConfig?
+    /// Prices and the deployment plan for the reviews; nil: no reviews.
+    public var prices: Prices?
+    /// Where and when the daily review is posted; nil: not posted.
+    public var reviewSchedule: ReviewSchedule?
     /// Delay before the first prune, then the period between prunes.
     public var pruneInterval: Duration = .seconds(600)
 

@@ -31,6 +31,7 @@ struct AgentHTTP {
         router.get("/api/dashboards/{name}") { _, context in
             try await api.respond { try api.dashboard(context.parameters.get("name") ?? "") }
         }
+        router.get("/api/review") { request, _ in try await api.respond { try api.review(request.uri.queryParameters) } }
         router.get("/api/alerts") { _, _ in try await api.respond { try api.alerts() } }
         router.get("/api/alerts/history") { request, _ in try await api.respond { try api.alertHistory(request.uri.queryParameters) } }
         router.get("/api/silences") { _, _ in try await api.respond { try api.silences() } }

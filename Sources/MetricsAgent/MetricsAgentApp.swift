@@ -64,6 +64,7 @@ public final class MetricsAgentApp: Sendable {
             services.append(AlertService(app: self, engine: engine, delivery: Delivery(config: alerts, pool: store.pool, logger: logger), newData: newData))
             logger.notice("alerting on", metadata: ["rules": "\(alerts.rules.count)", "receivers": "\(alerts.receivers.map(\.name).joined(separator: ","))"])
         }
+        if config.reviewSchedule != nil { services.append(ReviewService(app: self)) }
         var groupConfig = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfig.maximumGracefulShutdownDuration = .seconds(10)
         logger.notice("metrics agent starting", metadata: [

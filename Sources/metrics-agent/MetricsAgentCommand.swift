@@ -55,6 +55,14 @@ struct CommonOptions: ParsableArguments {
         do { return try AlertConfig.load(path: path) } catch { throw ValidationError("\(path): \(error)") }
     }
 
+    /// The prices file: `--prices`, else METRICS_AGENT_PRICES, else ./config/prices.yaml when it exists.
+    func prices(_ flag: String?) throws -> Prices? {
+        let explicit = flag ?? env("METRICS_AGENT_PRICES")
+        let path = explicit ?? "./config/prices.yaml"
+        guard explicit != nil || FileManager.default.fileExists(atPath: path) else { return nil }
+        do { return try Prices.load(path: path) } catch { throw ValidationError("\(path): \(error)") }
+    }
+
     func logger(_ label: String) throws -> Logger {
         let name = logLevel ?? env("METRICS_AGENT_LOG_LEVEL") ?? "info"
         guard let level = Logger.Level(rawValue: name) else { throw ValidationError("unknown log level '\(name)'") }
@@ -73,7 +81,7 @@ struct MetricsAgentCommand: AsyncParsableCommand {
         commandName: "metrics-agent",
         abstract: "Tails the game server's metrics files into SQLite exactly once; serves the dashboard, API and alerts.",
         discussion: "Options fall back to the environment variables shown in brackets.",
-        subcommands: [Run.self, Ingest.self, Export.self, Alerts.self, SilenceCommand.self, Prune.self, Grafana.self])
+        subcommands: [Run.self, Ingest.self, Export.self, Review.self, Alerts.self, SilenceCommand.self, Prune.self, Grafana.self])
 }
 
 /// Exit code for a damaged database: systemd's unit does not restart on it (no crash loop).
@@ -100,6 +108,10 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Dashboard definitions folder (default ./dashboards). [METRICS_AGENT_DASHBOARDS]") var dashboards: String?
     @Option(help: "Milliseconds between looks at the files (default 250). [METRICS_AGENT_POLL_MS]") var pollMs: Int?
     @Option(help: "Alert rules and receivers, YAML (default ./config/alerts.yaml if present). [METRICS_AGENT_RULES]") var rules: String?
+    @Option(help: "Prices and deployment phases for the reviews, YAML (default ./config/prices.yaml if present). [METRICS_AGENT_PRICES]")
+    var prices: String?
+    @Option(help: "Post the daily review to this receiver of the rules file. [METRICS_AGENT_REVIEW_RECEIVER]") var reviewReceiver: String?
+    @Option(help: "When to post it, HH:MM UTC (default 07:00). [METRICS_AGENT_REVIEW_AT]") var reviewAt: String?
 
     func run() async throws {
         var config = try common.agentConfig()
@@ -111,6 +123,14 @@ struct Run: AsyncParsableCommand {
             config.pollInterval = .milliseconds(ms)
         }
         config.alerts = try common.alertConfig(rules)
+        config.prices = try common.prices(prices)
+        if let receiver = reviewReceiver ?? common.env("METRICS_AGENT_REVIEW_RECEIVER") {
+            guard config.alerts?.receiver(receiver) != nil else { throw ValidationError("--review-receiver: no receiver '\(receiver)' in the rules file") }
+            guard config.prices != nil else { throw ValidationError("--review-receiver needs a prices file (--prices)") }
+            do { config.reviewSchedule = try ReviewSchedule(receiver: receiver, at: reviewAt ?? common.env("METRICS_AGENT_REVIEW_AT") ?? "07:00") } catch {
+                throw ValidationError("\(error)")
+            }
+        }
         let logger = try common.logger("metrics-agent")
         let app = try openApp(config, logger)
         do {
@@ -335,6 +355,31 @@ struct SilenceCommand: AsyncParsableCommand {
                 throw ValidationError("no silence \(id)")
             }
             print("expired \(id)")
+        }
+    }
+}
+
+struct Review: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The daily cost and peak-usage review of a UTC day: peaks, cost, and whether to change the deployment.")
+
+    @OptionGroup var common: CommonOptions
+    @Option(help: "The day, YYYY-MM-DD (default yesterday, UTC).") var date: String?
+    @Option(help: "markdown, json or html.") var format: String = "markdown"
+    @Option(help: "Prices file. [METRICS_AGENT_PRICES]") var prices: String?
+
+    func run() async throws {
+        let config = try common.agentConfig()
+        guard ["markdown", "json", "html"].contains(format) else { throw ValidationError("--format must be markdown, json or html") }
+        guard let prices = try common.prices(prices) else { throw ValidationError("no prices file (use --prices config/prices.yaml)") }
+        let day: Int64
+        do { day = try ReviewDate.parse(date) } catch { throw ValidationError("--date: \(error)") }
+        guard FileManager.default.fileExists(atPath: config.databasePath) else { throw ValidationError("no database at \(config.databasePath)") }
+        let review = try DailyReview.make(day: day, store: try Store(path: config.databasePath, readonly: true), prices: prices)
+        switch format {
+        case "json": print(review.json.prettyText, terminator: "")
+        case "html": print(review.html, terminator: "")
+        default: print(review.markdown, terminator: "")
         }
     }
 }

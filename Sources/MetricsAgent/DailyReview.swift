@@ -1,0 +1,279 @@
+import Foundation
+import GRDB
+import JSONCore
+import MetricsSchema
+
+/// The morning review: yesterday's peaks, what it cost, and whether to move
+/// to the next deployment phase (or back down), with the evidence.
+public struct DailyReview: Sendable {
+    public struct Cost: Sendable {
+        public var deploymentPerDay: Double
+        public var transferGB: Double
+        public var transfer: Double
+        public var day: Double
+        public var monthToDate: Double
+        public var projectedMonth: Double
+        public var per1000Games: Double?
+        public var perPlayerHour: Double?
+    }
+
+    public struct Trigger: Sendable {
+        public var name: String
+        public var fired: Bool
+        /// The days (and figures) that met the condition.
+        public var evidence: [String]
+    }
+
+    public struct Recommendation: Sendable {
+        public var action: String  // stay | move up | move down | idle
+        public var target: String
+        public var monthlyCost: Double
+        public var currentMonthlyCost: Double
+        public var reasons: [String]
+    }
+
+    public var figures: DayFigures
+    public var previous: DayFigures
+    /// The 7 days before, for averages.
+    public var week: [DayFigures]
+    public var cost: Cost
+    public var triggers: [Trigger]
+    public var recommendation: Recommendation
+    public var prices: Prices
+
+    /// Days out of the last seven (the day reviewed and six before) a trigger must hold on to fire.
+    public static let triggerDays = 3
+
+    public static func make(day: Int64, store: Store, prices: Prices) throws -> DailyReview {
+        try store.pool.read { db in
+            let days = (0...13).map { day - Int64($0) * Store.day }
+            let figures = try days.map { try DayFigures.load(day: $0, in: db) }
+            let cost = try Self.cost(day: day, figures: figures[0], prices: prices, in: db)
+            let lastSeven = Array(figures[0..<7])
+            let triggers = Self.triggers(lastSeven)
+            let recommendation = try Self.recommend(day: day, triggers: triggers, prices: prices, in: db)
+            return DailyReview(figures: figures[0], previous: figures[1], week: Array(figures[1...7]), cost: cost,
+                               triggers: triggers, recommendation: recommendation, prices: prices)
+        }
+    }
+
+    static func cost(day: Int64, figures: DayFigures, prices: Prices, in db: Database) throws -> Cost {
+        let phase = prices.phase(prices.currentPhase)!
+        let deployment = prices.hourly(phase) * 24
+        let freePerDay = prices.freeGBPerMonth * 12 / 365
+        func transfer(_ messages: Double) -> (gb: Double, cost: Double) {
+            let gb = messages * prices.bytesPerMessage / 1e9
+            return (gb, max(0, gb - freePerDay) * prices.transferPerGB)
+        }
+        let today = transfer(figures.messagesOut)
+        let dayCost = deployment + today.cost
+        // Month to date: every day of the month so far costs the deployment, plus its traffic.
+        let c = RFC3339.utcComponents(Date(timeIntervalSince1970: Double(day) / 1000))
+        let monthStart = day - Int64(c.day - 1) * Store.day
+        let messagesByDay = try Row.fetchAll(db, sql: """
+            SELECT (ts / 86400000) * 86400000 AS d, SUM(messages_out) FROM samples WHERE ts >= ? AND ts < ? GROUP BY d
+            """, arguments: [monthStart, day]).reduce(into: [Int64: Double]()) { $0[$1[0]] = $1[1] ?? 0 }
+        var monthToDate = dayCost
+        for d in stride(from: monthStart, to: day, by: Int(Store.day)) { monthToDate += deployment + transfer(messagesByDay[d] ?? 0).cost }
+        let daysInMonth = Self.daysInMonth(year: c.year, month: c.month)
+        let projected = monthToDate / Double(c.day) * Double(daysInMonth)
+        return Cost(deploymentPerDay: deployment, transferGB: today.gb, transfer: today.cost, day: dayCost, monthToDate: monthToDate,
+                    projectedMonth: projected,
+                    per1000Games: figures.gamesFinished > 0 ? dayCost / figures.gamesFinished * 1000 : nil,
+                    perPlayerHour: figures.playerHours > 0 ? dayCost / figures.playerHours : nil)
+    }
+
+    static func daysInMonth(year: Int, month: Int) -> Int {
+        switch month {
+        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    static func date(_ ms: Int64) -> String { String(RFC3339.format(Date(timeIntervalSince1970: Double(ms) / 1000)).prefix(10)) }
+    static func time(_ ms: Int64) -> String {
+        let s = RFC3339.format(Date(timeIntervalSince1970: Double(ms) / 1000))
+        return String(s.dropFirst(11).prefix(5)) + " UTC"
+    }
+
+    /// The seed plan's triggers for moving up, each over the last seven days.
+    static func triggers(_ days: [DayFigures]) -> [Trigger] {
+        func trigger(_ name: String, _ holds: (DayFigures) -> String?) -> Trigger {
+            let evidence = days.compactMap { d in holds(d).map { "\(date(d.day)): \($0)" } }
+            return Trigger(name: name, fired: evidence.count >= triggerDays, evidence: evidence)
+        }
+        return [
+            trigger("CPU consistently above 70%") { $0.hoursCPUAbove70 >= 3 ? "\($0.hoursCPUAbove70) hours in a row above 70%" : nil },
+            trigger("memory above 80%") { $0.hoursMemoryAbove80 >= 3 ? "\($0.hoursMemoryAbove80) hours in a row above 80%" : nil },
+            trigger("80+ concurrent players") { d in d.peakPlayers.flatMap { $0.value >= 80 ? "peak \(Int($0.value)) players at \(time($0.time))" : nil } },
+            trigger("response time above 100 ms (p95)") { d in d.latencyP95.flatMap { $0 > 100 ? "p95 \(fmt($0)) ms" : nil } },
+            trigger("more than 100 games a day") { $0.gamesFinished > 100 ? "\(Int($0.gamesFinished)) games" : nil },
+        ]
+    }
+
+    /// Moving up when a trigger fired; otherwise down when the last 14 days fit something smaller
+    /// (p99 CPU and memory with 20% headroom, as Compute Optimizer does), or idle (max CPU at most 1%, as Cost Explorer).
+    static func recommend(day: Int64, triggers: [Trigger], prices: Prices, in db: Database) throws -> Recommendation {
+        let current = prices.phase(prices.currentPhase)!
+        let currentMonthly = prices.monthly(current)
+        let fired = triggers.filter(\.fired)
+        if !fired.isEmpty {
+            let reasons = fired.map { "\($0.name) on \($0.evidence.count) of the last 7 days (\($0.evidence.joined(separator: "; ")))" }
+            if let next = prices.phases.filter({ $0.number > current.number }).min(by: { $0.number < $1.number }) {
+                return Recommendation(action: "move up", target: "phase \(next.number): \(next.name)", monthlyCost: prices.monthly(next),
+                                      currentMonthlyCost: currentMonthly, reasons: reasons)
+            }
+            let bigger = prices.instanceTypes.filter { $0.hourly > prices.type(current.instanceType)!.hourly }.min { $0.hourly < $1.hourly }
+            var phase = current
+            if let bigger { phase.instanceType = bigger.name }
+            return Recommendation(action: "move up", target: bigger.map { "\(current.instances) × \($0.name) (the last phase, larger instances)" } ?? "beyond the plan",
+                                  monthlyCost: prices.monthly(phase), currentMonthlyCost: currentMonthly, reasons: reasons)
+        }
+        // The last 14 days of minutes: the fleet's CPU in vCPU-percent and memory in MB, per minute.
+        let type = prices.type(current.instanceType)!
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT (ts / 60000) AS m, SUM(cpu_percent), MAX(cpu_percent), SUM(memory_mb) FROM samples
+            WHERE ts >= ? AND ts < ? AND cpu_percent IS NOT NULL GROUP BY m
+            """, arguments: [day + Store.day - 14 * Store.day, day + Store.day])
+        guard rows.count >= 60 else {
+            return Recommendation(action: "stay", target: "phase \(current.number): \(current.name)", monthlyCost: currentMonthly,
+                                  currentMonthlyCost: currentMonthly, reasons: ["not enough data in the last 14 days to judge"])
+        }
+        let demand = rows.map { ($0[1] as Double? ?? 0) * type.vcpus }  // vCPU-percent used by the fleet
+        let memoryMB = rows.map { $0[3] as Double? ?? 0 }
+        let maxCPU = rows.map { $0[2] as Double? ?? 0 }.max() ?? 0
+        func p99(_ v: [Double]) -> Double { BucketStats(values: v)?.p99 ?? 0 }
+        let cpuNeed = p99(demand) * 1.2, memoryNeed = p99(memoryMB) * 1.2
+        let evidence = "14-day p99: \(fmt(p99(demand) / type.vcpus)) % CPU (fleet, \(fmt(cpuNeed)) vCPU-% with 20% headroom), \(Int(p99(memoryMB))) MB memory"
+        if maxCPU <= 1 {
+            return Recommendation(action: "idle", target: "stop or shrink: the fleet's CPU never went above \(fmt(maxCPU))% in 14 days",
+                                  monthlyCost: 0, currentMonthlyCost: currentMonthly, reasons: [evidence])
+        }
+        // A smaller phase first (back to one instance), then a smaller instance type for the current phase.
+        func fits(_ t: Prices.InstanceType, count: Int) -> Bool {
+            cpuNeed <= Double(count) * t.vcpus * t.baselinePercent && memoryNeed <= Double(count) * t.memoryGiB * 1024
+        }
+        for lower in prices.phases.filter({ $0.number < current.number }).sorted(by: { $0.number < $1.number }) {
+            if let t = prices.type(lower.instanceType), fits(t, count: lower.instances) {
+                return Recommendation(action: "move down", target: "phase \(lower.number): \(lower.name)", monthlyCost: prices.monthly(lower),
+                                      currentMonthlyCost: currentMonthly, reasons: [evidence, "fits \(lower.instances) × \(t.name)"])
+            }
+        }
+        let cheaper = prices.instanceTypes.filter { $0.hourly < type.hourly && fits($0, count: current.instances) }.min { $0.hourly < $1.hourly }
+        if let cheaper {
+            var smaller = current
+            smaller.instanceType = cheaper.name
+            return Recommendation(action: "move down", target: "\(current.instances) × \(cheaper.name) instead of \(type.name)",
+                                  monthlyCost: prices.monthly(smaller), currentMonthlyCost: currentMonthly,
+                                  reasons: [evidence, "\(cheaper.name): \(fmt(cheaper.vcpus)) vCPU at \(fmt(cheaper.baselinePercent))% baseline, \(fmt(cheaper.memoryGiB)) GiB"])
+        }
+        return Recommendation(action: "stay", target: "phase \(current.number): \(current.name)", monthlyCost: currentMonthly,
+                              currentMonthlyCost: currentMonthly, reasons: ["no upgrade trigger held on \(triggerDays) of the last 7 days", evidence])
+    }
+}
+
+func fmt(_ x: Double) -> String { JSON.format((x * 10).rounded() / 10) }
+/// Two decimals, or four for amounts under a cent (cost per player-hour).
+func money(_ x: Double, _ currency: String) -> String { String(format: abs(x) < 0.01 && x != 0 ? "%.4f %@" : "%.2f %@", x, currency) }
+
+// MARK: - Formats
+
+extension DailyReview {
+    public var json: JSON {
+        func peak(_ p: DayFigures.Peak?) -> JSON { p.map { ["value": JSON($0.value), "time": JSON(Int($0.time))] } ?? .null }
+        func stats(_ s: (avg: Double, p95: Double, max: Double)?) -> JSON { s.map { ["avg": JSON($0.avg), "p95": JSON($0.p95), "max": JSON($0.max)] } ?? .null }
+        func day(_ f: DayFigures) -> JSON {
+            [
+                "date": .string(Self.date(f.day)), "resolution": .string(f.resolution), "instances": JSON(f.instances),
+                "coverage_minutes": .object(f.coverage.mapValues { JSON($0) }), "restarts": JSON(f.restarts),
+                "peak_connections": peak(f.peakConnections), "peak_players": peak(f.peakPlayers), "peak_rooms": peak(f.peakRooms),
+                "peak_games": peak(f.peakGames), "games_started": JSON(f.gamesStarted), "games_finished": JSON(f.gamesFinished),
+                "player_hours": JSON(f.playerHours), "messages_out": JSON(f.messagesOut),
+                "busiest_hour": f.busiestHour.map { ["start": JSON(Int($0.start)), "players": JSON($0.players), "games_started": JSON($0.games)] } ?? .null,
+                "cpu_percent": stats(f.cpu), "memory_percent": stats(f.memory), "latency_p95_ms": f.latencyP95.map { JSON($0) } ?? .null,
+                "minutes_above_cpu_80": f.minutesAboveCPU.map { JSON($0) } ?? .null,
+                "minutes_above_memory_85": f.minutesAboveMemory.map { JSON($0) } ?? .null,
+                "alerts_fired": JSON(f.alertsFired),
+            ]
+        }
+        let present = week.filter(\.hasData)
+        func avg(_ value: (DayFigures) -> Double?) -> JSON {
+            let values = present.compactMap(value)
+            return values.isEmpty ? .null : JSON(values.reduce(0, +) / Double(values.count))
+        }
+        return [
+            "day": day(figures),
+            "previous_day": day(previous),
+            "seven_day_average": [
+                "days_with_data": JSON(present.count),
+                "peak_players": avg { $0.peakPlayers?.value }, "peak_connections": avg { $0.peakConnections?.value },
+                "games_finished": avg { $0.gamesFinished }, "games_started": avg { $0.gamesStarted },
+                "cpu_avg": avg { $0.cpu?.avg }, "memory_avg": avg { $0.memory?.avg }, "player_hours": avg { $0.playerHours },
+            ],
+            "cost": [
+                "currency": .string(prices.currency), "deployment_per_day": JSON(cost.deploymentPerDay), "transfer_gb": JSON(cost.transferGB),
+                "transfer": JSON(cost.transfer), "day": JSON(cost.day), "month_to_date": JSON(cost.monthToDate),
+                "projected_month": JSON(cost.projectedMonth), "per_1000_games": cost.per1000Games.map { JSON($0) } ?? .null,
+                "per_player_hour": cost.perPlayerHour.map { JSON($0) } ?? .null,
+                "phase": JSON(prices.currentPhase),
+            ],
+            "triggers": .array(triggers.map { ["name": .string($0.name), "fired": .bool($0.fired), "evidence": JSON($0.evidence)] }),
+            "recommendation": [
+                "action": .string(recommendation.action), "target": .string(recommendation.target),
+                "monthly_cost": JSON(recommendation.monthlyCost), "current_monthly_cost": JSON(recommendation.currentMonthlyCost),
+                "reasons": JSON(recommendation.reasons),
+            ],
+        ]
+    }
+
+    /// "12 (yesterday 10, 7-day avg 9.5)"
+    func compared(_ value: Double?, _ previous: Double?, _ week: (DayFigures) -> Double?) -> String {
+        let present = self.week.filter(\.hasData).compactMap(week)
+        let avg = present.isEmpty ? nil : present.reduce(0, +) / Double(present.count)
+        return "\(value.map(fmt) ?? "–") (day before \(previous.map(fmt) ?? "–"), 7-day avg \(avg.map(fmt) ?? "–"))"
+    }
+
+    public var markdown: String {
+        let f = figures, c = cost, cur = prices.currency
+        var out = "# Liap Tui daily review: \(Self.date(f.day))\n\n"
+        if !f.hasData { out += "**No metrics for this day.** Figures below are zero and costs assume the deployment ran.\n\n" }
+        out += "## Usage\n\n"
+        out += "- Peak players: \(compared(f.peakPlayers?.value, previous.peakPlayers?.value) { $0.peakPlayers?.value })\(f.peakPlayers.map { " at \(Self.time($0.time))" } ?? "")\n"
+        out += "- Peak connections: \(compared(f.peakConnections?.value, previous.peakConnections?.value) { $0.peakConnections?.value })\(f.peakConnections.map { " at \(Self.time($0.time))" } ?? "")\n"
+        out += "- Peak rooms / games: \(f.peakRooms.map { fmt($0.value) } ?? "–") / \(f.peakGames.map { fmt($0.value) } ?? "–")\n"
+        out += "- Games started / finished: \(fmt(f.gamesStarted)) / \(compared(f.gamesFinished, previous.gamesFinished) { $0.gamesFinished })\n"
+        if let b = f.busiestHour { out += "- Busiest hour: \(Self.time(b.start)) (\(fmt(b.players)) players on average, \(fmt(b.games)) games started)\n" }
+        out += "- Player-hours: \(fmt(f.playerHours))\n\n## Load\n\n"
+        if let cpu = f.cpu { out += "- CPU: avg \(compared(cpu.avg, previous.cpu?.avg) { $0.cpu?.avg })%, p95 \(fmt(cpu.p95))%, max \(fmt(cpu.max))%\n" }
+        if let m = f.memory { out += "- Memory: avg \(compared(m.avg, previous.memory?.avg) { $0.memory?.avg })%, p95 \(fmt(m.p95))%, max \(fmt(m.max))%\n" }
+        if let l = f.latencyP95 { out += "- Action latency p95: \(fmt(l)) ms\n" }
+        if let a = f.minutesAboveCPU, let b = f.minutesAboveMemory { out += "- Minutes above the alert thresholds: CPU > 80% \(a), memory > 85% \(b)\n" }
+        out += "- Data coverage: " + (f.coverage.isEmpty ? "none" : f.coverage.keys.sorted().map { "\($0) \(f.coverage[$0]!)/1440 min" }.joined(separator: ", "))
+        out += "; restarts: \(f.restarts)\(f.resolution == "hour" ? " (hourly rollups: raw minutes are past retention)" : "")\n"
+        out += "- Alerts fired: " + (f.alertsFired.isEmpty ? "none" : f.alertsFired.joined(separator: ", ")) + "\n\n"
+        out += "## Cost (phase \(prices.currentPhase))\n\n"
+        out += "- The day: \(money(c.day, cur)) (deployment \(money(c.deploymentPerDay, cur)), traffic \(fmt(c.transferGB)) GB \(money(c.transfer, cur)))\n"
+        out += "- Month to date: \(money(c.monthToDate, cur)); projected month: \(money(c.projectedMonth, cur))\n"
+        out += "- Per 1,000 games: \(c.per1000Games.map { money($0, cur) } ?? "–"); per player-hour: \(c.perPlayerHour.map { money($0, cur) } ?? "–")\n\n"
+        out += "## Recommendation: \(recommendation.action) — \(recommendation.target)\n\n"
+        out += "- Monthly cost: \(money(recommendation.monthlyCost, cur)) (now \(money(recommendation.currentMonthlyCost, cur)))\n"
+        for reason in recommendation.reasons { out += "- \(reason)\n" }
+        out += "\n### Upgrade triggers (fire on \(Self.triggerDays) of the last 7 days)\n\n"
+        for t in triggers { out += "- \(t.fired ? "**FIRED**" : "not fired"): \(t.name)" + (t.evidence.isEmpty ? "" : " — " + t.evidence.joined(separator: "; ")) + "\n" }
+        return out
+    }
+
+    /// A standalone page (the dashboard's review page draws charts from the JSON instead).
+    public var html: String {
+        var out = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Review \(Self.date(figures.day))</title>"
+        out += "<style>body{font:15px system-ui,sans-serif;max-width:50em;margin:2em auto;padding:0 1em}</style></head><body>"
+        for line in markdown.split(separator: "\n", omittingEmptySubsequences: false) {
+            let text = HTML.escape(String(line)).replacingOccurrences(of: "**", with: "")
+            if line.hasPrefix("### ") { out += "<h3>\(text.dropFirst(4))</h3>" } else if line.hasPrefix("## ") { out += "<h2>\(text.dropFirst(3))</h2>" }
+            else if line.hasPrefix("# ") { out += "<h1>\(text.dropFirst(2))</h1>" } else if line.hasPrefix("- ") { out += "<li>\(text.dropFirst(2))</li>" }
+            else if !line.isEmpty { out += "<p>\(text)</p>" }
+        }
+        return out + "</body></html>\n"
+    }
+}

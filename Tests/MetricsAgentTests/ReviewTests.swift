@@ -1,0 +1,176 @@
+import Alerting
+import Foundation
+import GRDB
+import JSONCore
+import Logging
+@testable import MetricsAgent
+import MetricsSchema
+import Testing
+import TestSupport
+
+@Suite struct ReviewTests {
+    static let november1: Int64 = 1_793_491_200_000  // 2026-11-01T00:00:00Z
+    static let day: Int64 = 86_400_000
+
+    /// Writes one sample per minute per instance with the given values (minute of day → values).
+    func fill(_ store: Store, instance: String, day: Int64, skip: Range<Int>? = nil, _ values: (Int) -> [String: Double]) throws {
+        try store.pool.write { db in
+            for minute in 0..<1440 where !(skip?.contains(minute) ?? false) {
+                let v = values(minute)
+                let columns = v.keys.sorted()
+                try db.execute(sql: "INSERT INTO samples (instance_id, ts\(columns.map { ", " + $0 }.joined())) VALUES (?, ?\(String(repeating: ", ?", count: columns.count)))",
+                               arguments: StatementArguments([instance, day + Int64(minute) * 60_000] + columns.map { v[$0]! as DatabaseValueConvertible })!)
+            }
+            try db.execute(sql: "INSERT INTO instances (instance_id, first_ts, last_ts) VALUES (?, ?, ?) ON CONFLICT(instance_id) DO UPDATE SET last_ts = max(last_ts, excluded.last_ts)",
+                           arguments: [instance, day, day + Self.day - 60_000])
+        }
+    }
+
+    func store() throws -> Store { try Store(path: TemporaryDirectory.make("review").appendingPathComponent("m.sqlite").path) }
+    func prices() throws -> Prices { try Prices.load(path: AgentProcess.dashboards.deletingLastPathComponent().appendingPathComponent("config/prices.yaml").path) }
+
+    /// A quiet month: 10 players, 20% CPU; day 15 has known peaks.
+    func month(_ store: Store) throws {
+        for d in 0..<15 {
+            let day = Self.november1 + Int64(d) * Self.day
+            try fill(store, instance: "a", day: day) { m in
+                var players = 10.0, cpu = 20.0
+                if d == 14 && m == 847 { players = 93 }           // 14:07, instance a
+                if d == 14 && (600..<660).contains(m) { cpu = 85 } // 10:00–10:59 above the 80% alert
+                let game: Double = m % 20 == 0 ? 1 : 0  // 72 games a day: under the 100-a-day trigger
+                return ["players": players, "connections": players + 2, "active_rooms": 3, "active_games": 2,
+                        "games_started": game, "games_finished": game, "cpu_percent": cpu, "memory_percent": 40,
+                        "latency_p95_ms": 2, "messages_out": 10_000]
+            }
+            try fill(store, instance: "b", day: day) { m in
+                ["players": d == 14 && m == 847 ? 20 : 5, "connections": 7, "active_rooms": 1, "active_games": 1,
+                 "games_started": 0, "games_finished": 0, "cpu_percent": 30, "memory_percent": 50, "latency_p95_ms": 3, "messages_out": 0]
+            }
+        }
+    }
+
+    @Test func aMonthWithKnownPeaksAndCostsGivesTheExactFigures() throws {
+        let store = try store(), prices = try prices()
+        try month(store)
+        let d15 = Self.november1 + 14 * Self.day
+        let r = try DailyReview.make(day: d15, store: store, prices: prices)
+        let f = r.figures
+        #expect(f.peakPlayers == DayFigures.Peak(value: 113, time: d15 + 847 * 60_000))
+        #expect(f.peakConnections?.value == 102)  // 93 + 2 + 7
+        #expect(f.gamesFinished == 72 && f.gamesStarted == 72)
+        #expect(f.coverage == ["a": 1440, "b": 1440])
+        #expect(f.minutesAboveCPU == 60)
+        #expect(f.minutesAboveMemory == 0)
+        #expect(f.cpu?.max == 85)
+        #expect(abs((f.cpu?.avg ?? 0) - (20 * 1380 + 85 * 60 + 30 * 1440) / 2880.0) < 1e-9)
+        #expect(abs(f.playerHours - (15 * 1439 + 113) / 60.0) < 1e-9)
+        #expect(f.busiestHour?.start == d15 + 14 * 3_600_000, "the spike makes 14:00 the busiest hour")
+        #expect(r.previous.peakPlayers?.value == 15)
+        // Cost: phase 1 is one t3.small (0.0208/h) and one public IPv4 (0.005/h).
+        let perDay = (0.0208 + 0.005) * 24
+        #expect(abs(r.cost.deploymentPerDay - perDay) < 1e-9)
+        let gb = 1440 * 10_000 * 250 / 1e9                          // 3.6 GB, above the daily free 3.287 GB
+        #expect(abs(r.cost.transferGB - gb) < 1e-9)
+        #expect(abs(r.cost.transfer - (gb - 100 * 12 / 365.0) * 0.09) < 1e-9)
+        let dayCost = perDay + (gb - 100 * 12 / 365.0) * 0.09
+        #expect(abs(r.cost.day - dayCost) < 1e-9)
+        #expect(abs(r.cost.monthToDate - 15 * dayCost) < 1e-9, "every day of the month so far, same traffic")
+        #expect(abs(r.cost.projectedMonth - 15 * dayCost / 15 * 30) < 1e-9, "November has 30 days")
+        #expect(abs(r.cost.per1000Games! - dayCost / 72 * 1000) < 1e-9)
+        #expect(abs(r.cost.perPlayerHour! - dayCost / f.playerHours) < 1e-9)
+        // Nothing fires on a quiet month; it is not idle either, and a t3.micro does not hold 20–30% CPU with headroom.
+        #expect(r.triggers.allSatisfy { !$0.fired })
+        #expect(r.recommendation.action == "stay")
+        #expect(r.markdown.contains("Peak players: 113"))
+        #expect(r.json["day"]?["peak_players"]?["value"]?.number == 113)
+    }
+
+    @Test func aDayWithGaps() throws {
+        let store = try store(), prices = try prices()
+        let day = Self.november1
+        try fill(store, instance: "a", day: day, skip: 300..<420) { _ in ["players": 4, "cpu_percent": 10, "memory_percent": 30] }
+        let r = try DailyReview.make(day: day, store: store, prices: prices)
+        #expect(r.figures.coverage == ["a": 1320])
+        #expect(r.figures.resolution == "minute")
+        #expect(r.markdown.contains("a 1320/1440 min"))
+        // A day without any data says so, and still costs the deployment.
+        let empty = try DailyReview.make(day: day + Self.day, store: store, prices: prices)
+        #expect(!empty.figures.hasData)
+        #expect(empty.markdown.contains("No metrics for this day"))
+        #expect(abs(empty.cost.day - (0.0208 + 0.005) * 24) < 1e-9)
+    }
+
+    /// Seven days, `hot` of them meeting every trigger's condition.
+    func week(hot: Int) throws -> DailyReview {
+        let store = try store(), prices = try prices()
+        for d in 0..<7 {
+            let isHot = d >= 7 - hot
+            try fill(store, instance: "a", day: Self.november1 + Int64(d) * Self.day) { m in
+                let busy = isHot && (600..<840).contains(m)  // four hours
+                return ["players": busy ? 85 : 20, "cpu_percent": busy ? 75 : 20, "memory_percent": busy ? 82 : 40,
+                        "latency_p95_ms": busy ? 150 : 3, "games_finished": isHot ? 0.1 : 0.01]
+            }
+        }
+        return try DailyReview.make(day: Self.november1 + 6 * Self.day, store: store, prices: prices)
+    }
+
+    @Test func everyTriggerFiresOnThreeOfSevenDaysAndNotOnTwo() throws {
+        let fired = try week(hot: 3)
+        #expect(fired.triggers.map(\.name).count == 5)
+        for t in fired.triggers { #expect(t.fired, "\(t.name)") ; #expect(t.evidence.count == 3, "\(t.name): \(t.evidence)") }
+        #expect(fired.recommendation.action == "move up")
+        #expect(fired.recommendation.target.hasPrefix("phase 2"))
+        #expect(abs(fired.recommendation.monthlyCost - (2 * 0.0104 + 0.0225 + 0.008 + 2 * 0.005) * 730) < 1e-9)
+        let quiet = try week(hot: 2)
+        for t in quiet.triggers { #expect(!t.fired, "\(t.name)"); #expect(t.evidence.count == 2) }
+        #expect(quiet.recommendation.action != "move up")
+    }
+
+    @Test func idleAndRightsizing() throws {
+        // Idle: CPU never above 1% for the 14 days.
+        let store = try store(), prices = try prices()
+        for d in 0..<14 {
+            try fill(store, instance: "a", day: Self.november1 + Int64(d) * Self.day) { _ in ["cpu_percent": 0.5, "memory_percent": 20, "memory_mb": 300] }
+        }
+        let idle = try DailyReview.make(day: Self.november1 + 13 * Self.day, store: store, prices: prices)
+        #expect(idle.recommendation.action == "idle")
+        // Light load that a t3.micro holds (p99 4% of 2 vCPU, ×1.2 = 9.6 vCPU-% ≤ 2 × 10%, 300 MB ≤ 1 GiB): move down.
+        let light = try self.store()
+        for d in 0..<14 {
+            try fill(light, instance: "a", day: Self.november1 + Int64(d) * Self.day) { m in ["cpu_percent": m % 100 == 0 ? 4 : 2, "memory_mb": 300] }
+        }
+        let down = try DailyReview.make(day: Self.november1 + 13 * Self.day, store: light, prices: prices)
+        #expect(down.recommendation.action == "move down")
+        #expect(down.recommendation.target.contains("t3.micro") || down.recommendation.target.contains("t3.nano"))
+        #expect(down.recommendation.monthlyCost < down.recommendation.currentMonthlyCost)
+        #expect(down.recommendation.reasons.first?.contains("14-day p99") == true)
+    }
+
+    @Test func scheduledPostIsSentExactlyOnceAcrossARestart() async throws {
+        let chat = try await FakeReceiver.start([.status(200)])
+        let dir = TemporaryDirectory.make("review-post")
+        let logs = dir.appendingPathComponent("logs")
+        try SyntheticMetrics.write(to: logs, instance: "game-a", from: Date().addingTimeInterval(-2 * 86_400), to: Date(), step: 300)
+        let rules = dir.appendingPathComponent("alerts.yaml")
+        try "receivers:\n  - name: chat\n    type: discord\n    url: \(chat.url)\n".write(to: rules, atomically: true, encoding: .utf8)
+        let prices = AgentProcess.dashboards.deletingLastPathComponent().appendingPathComponent("config/prices.yaml").path
+        let args = ["--rules", rules.path, "--prices", prices, "--review-receiver", "chat", "--review-at", "00:00"]
+        var agent = try await AgentProcess(logDirectory: logs, database: dir.appendingPathComponent("m.sqlite"), arguments: args)
+        #expect(try await eventually(timeout: .seconds(20)) { chat.received.count == 1 })
+        let post = try JSONParser.parse(chat.received[0].body)
+        #expect(post["content"]?.string?.contains("daily review") == true)
+        #expect(post["allowed_mentions"] == ["parse": []])
+        #expect(await agent.stop() == 0)
+        agent = try await AgentProcess(logDirectory: logs, database: dir.appendingPathComponent("m.sqlite"), arguments: args)
+        try await Task.sleep(for: .seconds(3))
+        #expect(chat.received.count == 1, "not posted again after the restart")
+        await agent.stop()
+        // The CLI prints the same review in each format.
+        for format in ["markdown", "json", "html"] {
+            let cli = ChildProcess("metrics-agent", ["review", "--db", dir.appendingPathComponent("m.sqlite").path, "--prices", prices, "--format", format])
+            try cli.start()
+            #expect(await cli.wait() == 0)
+            #expect(cli.log.contains(format == "json" ? "\"recommendation\"" : "Recommendation"))
+        }
+    }
+}
