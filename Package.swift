@@ -105,6 +105,9 @@ let package = Package(
             ],
             path: "Tests/TestSupport"),
         .testTarget(
+            name: "DeployTests",
+            dependencies: ["Alerting", "JSONCore", "TestSupport", .product(name: "Yams", package: "Yams")]),
+        .testTarget(
             name: "AlertingTests",
             dependencies: ["Alerting", "MetricsAgent", "MetricsSchema", "JSONCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             exclude: ["Golden"]),

@@ -36,7 +36,14 @@ public final class FakeReceiver: Sendable {
     public func answer(_ answers: [Answer]) { state.script.withLock { $0 = answers } }
 
     public static func start(_ answers: [Answer] = [.status(200)]) async throws -> FakeReceiver {
-        FakeReceiver(answers: answers)
+        let receiver = FakeReceiver(answers: answers)
+        // Wait without blocking a thread: the server itself needs the same thread pool to start.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while receiver.port == 0 {
+            guard ContinuousClock.now < deadline else { throw TestFailure("the fake receiver did not start") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return receiver
     }
 
     private init(answers: [Answer]) {
@@ -61,16 +68,13 @@ public final class FakeReceiver: Sendable {
                 return Response(status: .init(code: code), headers: fields, body: .init(byteBuffer: ByteBuffer(string: text)))
             }
         }
-        let ready = DispatchSemaphore(value: 0)
         var logger = Logger(label: "fake-receiver")
         logger.logLevel = .error
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                               onServerRunning: { channel in
                                   state.port.withLock { $0 = channel.localAddress?.port ?? 0 }
-                                  ready.signal()
                               }, logger: logger)
         let running = Task { try await app.run() }
-        ready.wait()
         state.task.withLock { $0 = running }
     }
 

@@ -1,0 +1,155 @@
+import Alerting
+import Foundation
+import JSONCore
+import Testing
+import Yams
+import TestSupport
+
+@Suite(.serialized) struct DeployTests {
+    static let repo = AgentProcess.dashboards.deletingLastPathComponent()
+
+    /// Installs into a temporary folder (real absolute paths, so the units can be verified) and returns it.
+    static func install() async throws -> URL {
+        let t = TemporaryDirectory.make("install")
+        let child = ChildProcess(repo.appendingPathComponent("scripts/install.sh").path, [
+            "--prefix", t.appendingPathComponent("opt").path, "--state-dir", t.appendingPathComponent("var").path,
+            "--etc-dir", t.appendingPathComponent("etc").path, "--unit-dir", t.appendingPathComponent("units").path,
+            "--logrotate-dir", t.appendingPathComponent("logrotate").path, "--keep-days", "30",
+            "--bin-dir", ChildProcess.binDirectory.path,
+        ])
+        try child.start()
+        let status = await child.wait(timeout: .seconds(120))
+        #expect(status == 0, "\(child.log)")
+        return t
+    }
+
+    @Test func installedBinariesRunWithTheirWebFilesAndConfiguration() async throws {
+        let t = try await Self.install()
+        let bin = t.appendingPathComponent("opt/bin")
+        for exe in ["game-server", "metrics-agent"] {
+            let help = ChildProcess(bin.appendingPathComponent(exe).path, ["--help"])
+            try help.start()
+            #expect(await help.wait() == 0)
+            #expect(help.log.contains("USAGE"))
+        }
+        // The installed game server finds its bundled browser client.
+        let server = ChildProcess(bin.appendingPathComponent("game-server").path, [
+            "--port", "0", "--log-dir", t.appendingPathComponent("var/logs").path, "--metrics-interval", "1",
+            "--state-file", t.appendingPathComponent("var/state/game-state.json").path,
+        ])
+        try server.start()
+        let log = try await server.waitForOutput("accepting connections")
+        let line = log.split(separator: "\n").last { $0.contains("accepting connections") }!
+        let port = Int(line[line.firstRange(of: "port=")!.upperBound...].prefix { $0.isNumber })!
+        #expect(try await HTTP.get("http://127.0.0.1:\(port)/").body.contains("<title>Liap Tui</title>"))
+        // The installed agent, with the installed configuration, serves its dashboard over those metrics.
+        let agent = ChildProcess(bin.appendingPathComponent("metrics-agent").path, [
+            "run", "--log-dir", t.appendingPathComponent("var/logs").path, "--db", t.appendingPathComponent("var/metrics.sqlite").path,
+            "--listen", "127.0.0.1:0", "--dashboards", t.appendingPathComponent("opt/share/liaptui/dashboards").path,
+            "--rules", t.appendingPathComponent("etc/alerts.yaml").path, "--prices", t.appendingPathComponent("etc/prices.yaml").path,
+        ])
+        try agent.start()
+        let agentLog = try await agent.waitForOutput("accepting connections")
+        let agentLine = agentLog.split(separator: "\n").last { $0.contains("accepting connections") }!
+        let agentPort = Int(agentLine[agentLine.firstRange(of: "port=")!.upperBound...].prefix { $0.isNumber })!
+        #expect(try await HTTP.get("http://127.0.0.1:\(agentPort)/").body.contains("dashboard.js"))
+        #expect(try await HTTP.get("http://127.0.0.1:\(agentPort)/api/dashboards").body.contains("overview"))
+        #expect(agentLog.contains("alerting on"))
+        #expect(try await eventually(timeout: .seconds(10)) { try AgentDatabase(path: t.appendingPathComponent("var/metrics.sqlite").path).sampleTimestamps().count >= 2 })
+        // Installing again keeps the user's edited configuration and puts the new default beside it.
+        try "# edited\n".appending(try String(contentsOf: t.appendingPathComponent("etc/alerts.yaml"), encoding: .utf8))
+            .write(to: t.appendingPathComponent("etc/alerts.yaml"), atomically: true, encoding: .utf8)
+        _ = try await Self.installAgain(t)
+        #expect(try String(contentsOf: t.appendingPathComponent("etc/alerts.yaml"), encoding: .utf8).hasPrefix("# edited"))
+        #expect(FileManager.default.fileExists(atPath: t.appendingPathComponent("etc/alerts.yaml.dist").path))
+    }
+
+    static func installAgain(_ t: URL) async throws -> Int32? {
+        let child = ChildProcess(repo.appendingPathComponent("scripts/install.sh").path, [
+            "--prefix", t.appendingPathComponent("opt").path, "--state-dir", t.appendingPathComponent("var").path,
+            "--etc-dir", t.appendingPathComponent("etc").path, "--unit-dir", t.appendingPathComponent("units").path,
+            "--logrotate-dir", t.appendingPathComponent("logrotate").path, "--bin-dir", ChildProcess.binDirectory.path,
+        ])
+        try child.start()
+        return await child.wait(timeout: .seconds(120))
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze")))
+    func systemdUnitsVerify() async throws {
+        let t = try await Self.install()
+        let units = ["liaptui-game-server.service", "liaptui-metrics-agent.service"].map { t.appendingPathComponent("units/\($0)").path }
+        let verify = ChildProcess("/usr/bin/systemd-analyze", ["verify"] + units)
+        try verify.start()
+        #expect(await verify.wait() == 0, "\(verify.log)")
+        #expect(verify.log.isEmpty, "no warnings: \(verify.log)")
+        let server = try String(contentsOfFile: units[0], encoding: .utf8)
+        // The stop timeout outlasts the shutdown grace, so players get the notice and games are saved.
+        let grace = Int(server.firstMatch(of: /--shutdown-grace (\d+)/)!.1)!
+        let timeout = Int(server.firstMatch(of: /TimeoutStopSec=(\d+)/)!.1)!
+        #expect(timeout > grace + 5)
+        for option in ["User=liaptui", "Restart=on-failure", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes"] {
+            #expect(server.contains(option))
+        }
+        #expect(try String(contentsOfFile: units[1], encoding: .utf8).contains("RestartPreventExitStatus=78"))
+        // A broken unit does fail: the check can fail.
+        let broken = t.appendingPathComponent("units/broken.service")
+        try server.replacingOccurrences(of: "/bin/game-server", with: "/bin/no-such-file").write(to: broken, atomically: true, encoding: .utf8)
+        let bad = ChildProcess("/usr/bin/systemd-analyze", ["verify", broken.path])
+        try bad.start()
+        #expect(await bad.wait() != 0)
+    }
+
+    @Test func shellScriptsPassShellcheck() async throws {
+        let scripts = ["scripts/install.sh", "scripts/test", "scripts/run", "deploy/deploy.sh", "deploy/ec2/user-data.sh", ".ci/run"]
+        let check = ChildProcess("/usr/bin/shellcheck", scripts.map { Self.repo.appendingPathComponent($0).path })
+        try check.start()
+        #expect(await check.wait() == 0, "\(check.log)")
+    }
+
+    @Test func shippedLogrotateFileUnderALiveAgentLosesAndRepeatsNothing() async throws {
+        let t = try await Self.install()
+        let logs = t.appendingPathComponent("var/logs")
+        let conf = t.appendingPathComponent("logrotate/liaptui")
+        let db = AgentDatabase(path: t.appendingPathComponent("agent.sqlite").path)
+        let agent = try await AgentProcess(logDirectory: logs, database: t.appendingPathComponent("agent.sqlite"))
+        var writer = LineWriter(directory: logs)
+        var written: [Int64] = []
+        for round in 0..<6 {
+            // Two dated files, as around midnight.
+            written += writer.append(20, to: "metrics_20261126.jsonl", step: 1)
+            written += writer.append(5, to: "metrics_20261127.jsonl", step: 1)
+            if round % 2 == 0 { try await Task.sleep(for: .milliseconds(150)) }
+            let rotate = ChildProcess("/usr/sbin/logrotate", ["-f", "-s", t.appendingPathComponent("logrotate.state").path, conf.path])
+            try rotate.start()
+            #expect(await rotate.wait() == 0, "\(rotate.log)")
+        }
+        #expect(try await eventually(timeout: .seconds(20)) { try db.sampleTimestamps().count >= written.count })
+        try await Task.sleep(for: .milliseconds(500))
+        await agent.stop()
+        #expect(try db.sampleTimestamps() == written.sorted())
+        #expect(try db.linesConsumed() == written.count)
+        let files = try FileManager.default.contentsOfDirectory(atPath: logs.path)
+        #expect(files.contains { $0.hasSuffix(".gz") }, "older rotations are compressed: \(files)")
+        #expect(files.contains { $0.hasSuffix(".jsonl.1") }, "the newest rotation waits a day (delaycompress)")
+    }
+
+    @Test func dockerfileAndComposeFile() throws {
+        let docker = try String(contentsOf: Self.repo.appendingPathComponent("deploy/Dockerfile"), encoding: .utf8)
+        let stages = docker.split(separator: "\n").filter { $0.hasPrefix("FROM ") }
+        #expect(stages.count == 2, "multi-stage")
+        #expect(stages.last?.contains("slim") == true)
+        #expect(docker.contains("USER liaptui"))
+        #expect(docker.contains("HEALTHCHECK") && docker.contains("/api/health"))
+        #expect(docker.contains("EXPOSE 5050"))
+        // Compose expands ${VAR:-default} itself: read the file as plain YAML.
+        let compose = try #require(try Yams.load(yaml: String(contentsOf: Self.repo.appendingPathComponent("deploy/compose.yaml"), encoding: .utf8)) as? [String: Any])
+        let services = try #require(compose["services"] as? [String: Any])
+        let server = try #require(services["game-server"] as? [String: Any])
+        let agent = try #require(services["metrics-agent"] as? [String: Any])
+        #expect((server["volumes"] as? [String])?.contains("logs:/var/lib/liaptui/logs") == true)
+        #expect((agent["volumes"] as? [String])?.contains("logs:/var/lib/liaptui/logs:ro") == true, "the sidecar reads the same metrics files")
+        #expect(server["stop_grace_period"] as? String == "45s")
+        #expect(((server["healthcheck"] as? [String: Any])?["test"] as? [String])?.contains("http://127.0.0.1:5050/api/health") == true)
+        #expect((compose["volumes"] as? [String: Any])?.keys.contains("logs") == true)
+    }
+}
