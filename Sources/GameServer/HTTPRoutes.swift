@@ -147,7 +147,6 @@ struct HTTPRoutes {
         text.add("liaptui_errors_total", .counter, "Error replies and internal errors.", Double(totals.errors))
         text.add("liaptui_rate_limited_total", .counter, "Messages dropped by the per-connection rate limit.", Double(totals.rateLimited))
         text.add("liaptui_metrics_write_errors_total", .counter, "Metrics lines that could not be written.", Double(totals.metricsWriteErrors))
-        text.add("liaptui_redis_errors_total", .counter, "Failed Redis operations.", Double(totals.redisErrors))
         text.add("liaptui_host_cpu_percent", .gauge, "Host CPU busy percent.", sample.cpuPercent)
         text.add("liaptui_host_memory_percent", .gauge, "Host memory used percent (MemTotal - MemAvailable).", sample.memoryPercent)
         text.add("liaptui_host_memory_used_bytes", .gauge, "Host memory used.", sample.memoryMB * 1_048_576)

@@ -26,7 +26,6 @@ public struct ServerConfig: Sendable {
     public var webRoot: String?
     /// Starts the wall clock at this instant (tests of midnight rollover); nil is the real time.
     public var clockStart: Date?
-    public var redisURL: String?
     /// The seed logger's ALERT thresholds, in percent.
     public var alertCPUPercent = 80.0
     public var alertMemoryPercent = 85.0

@@ -15,7 +15,6 @@ public final class ServerMetrics: Sendable {
         public var metricsWriteErrors = 0
         public var connectionsOpened = 0
         public var deadConnections = 0
-        public var redisErrors = 0
     }
 
     private struct State {

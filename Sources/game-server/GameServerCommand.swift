@@ -31,8 +31,6 @@ struct GameServerCommand: AsyncParsableCommand {
     @Option(help: "Seconds between WebSocket pings; a peer that misses one is dropped (default 30). [LIAPTUI_PING_INTERVAL]")
     var pingInterval: Double?
     @Option(help: "Folder of the browser client (default: the bundled copy). [LIAPTUI_WEB_ROOT]") var webRoot: String?
-    @Option(help: "Redis URL for shared room discovery and game backup, e.g. redis://127.0.0.1:6379. [LIAPTUI_REDIS_URL]")
-    var redisURL: String?
     @Option(help: "Host CPU percent above which an ALERT line is logged (default 80). [LIAPTUI_ALERT_CPU]") var alertCpu: Double?
     @Option(help: "Host memory percent above which an ALERT line is logged (default 85). [LIAPTUI_ALERT_MEMORY]") var alertMemory: Double?
     @Option(help: "Testing aid: start the wall clock at this RFC 3339 time. [LIAPTUI_CLOCK_START]") var clockStart: String?
@@ -68,7 +66,6 @@ struct GameServerCommand: AsyncParsableCommand {
         if let v = try number(alertCpu, "LIAPTUI_ALERT_CPU") { config.alertCPUPercent = v }
         if let v = try number(alertMemory, "LIAPTUI_ALERT_MEMORY") { config.alertMemoryPercent = v }
         if let v = value(webRoot, "LIAPTUI_WEB_ROOT") { config.webRoot = v }
-        if let v = value(redisURL, "LIAPTUI_REDIS_URL") { config.redisURL = v }
         if let v = value(clockStart, "LIAPTUI_CLOCK_START") {
             guard let date = ISO8601DateFormatter().date(from: v) else {
                 throw ValidationError("--clock-start must be an RFC 3339 time such as 2026-11-26T23:59:58Z")
