@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "game-server", targets: ["game-server"]),
         .executable(name: "metrics-agent", targets: ["metrics-agent"]),
         .executable(name: "liaptui-bench", targets: ["liaptui-bench"]),
+        .executable(name: "liaptui-load", targets: ["liaptui-load"]),
         .library(name: "GameEngine", targets: ["GameEngine"]),
         .library(name: "MetricsSchema", targets: ["MetricsSchema"]),
     ],
@@ -49,11 +50,16 @@ let package = Package(
             name: "LiapTuiClient",
             dependencies: [
                 "JSONCore",
+                "MetricsSchema",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .executableTarget(
+            name: "liaptui-load",
+            dependencies: ["LiapTuiClient", "JSONCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "game-server",
             dependencies: ["GameServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

@@ -44,18 +44,21 @@ public final class GameClient: Sendable {
     private let state = Mutex(State())
     private let outbound: AsyncStream<Outbound>.Continuation
     private let outboundStream: AsyncStream<Outbound>
-    /// Every message received so far, for assertions after the fact.
+    /// Every message received so far, for assertions after the fact (empty unless `keepHistory`).
     public let history = Mutex<[JSON]>([])
+    private let keepHistory: Bool
 
-    private init(url: String) {
+    private init(url: String, keepHistory: Bool) {
         self.url = url
+        self.keepHistory = keepHistory
         (outboundStream, outbound) = AsyncStream.makeStream(of: Outbound.self)
     }
 
     /// Connects, or throws when the server refuses or does not answer within `timeout`.
-    public static func connect(url: String, cookie: String? = nil, timeout: Duration = .seconds(10),
+    /// `keepHistory: false` is for long-lived clients (liaptui-load), whose history would only grow.
+    public static func connect(url: String, cookie: String? = nil, timeout: Duration = .seconds(10), keepHistory: Bool = true,
                                logger: Logger = Logger(label: "liaptui-client")) async throws -> GameClient {
-        let client = GameClient(url: url)
+        let client = GameClient(url: url, keepHistory: keepHistory)
         var headers = HTTPFields()
         if let cookie { headers[.cookie] = cookie }
         let configuration = WebSocketClientConfiguration(maxFrameSize: 1 << 21, additionalHeaders: headers)
@@ -95,7 +98,7 @@ public final class GameClient: Sendable {
                     }
                     for try await message in inbound.messages(maxSize: 1 << 22) {
                         guard case .text(let text) = message, let json = try? JSONParser.parse(text) else { continue }
-                        self.history.withLock { $0.append(json) }
+                        if self.keepHistory { self.history.withLock { $0.append(json) } }
                         await self.inbox.push(json)
                     }
                     group.cancelAll()

@@ -10,13 +10,14 @@ struct APIBenchmark: AsyncParsableCommand {
         abstract: "Series API latency for 24 h, 30 d and 1 y over a year of one instance; rollup cost; database size per instance-year.")
 
     @Option(help: "Requests per range.") var requests = 100
+    @Option(help: "Days of minute records to serve (the figures use 365).") var days = 365
 
     func run() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("liaptui-api-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: directory) }
         let logs = directory.appendingPathComponent("logs")
         let now = Date()
-        let lines = try generateYear(in: logs, days: 365, start: now.addingTimeInterval(-365 * 86_400))
+        let lines = try generateYear(in: logs, days: days, start: now.addingTimeInterval(-Double(days) * 86_400))
         let db = directory.appendingPathComponent("agent.sqlite").path
 
         // Raw ingest, then the same with rollups on a second database: the difference is the rollup cost.
