@@ -18,7 +18,7 @@ public final class Connection: Sendable {
     let id: UInt64
     private let continuation: AsyncStream<Outbound>.Continuation
     let stream: AsyncStream<Outbound>
-    private let metrics: ServerMetrics
+    let metrics: ServerMetrics
     /// The room seat this connection speaks for, once `client_ready` succeeded.
     let binding = Mutex<(roomID: String, seat: Int)?>(nil)
 
@@ -38,9 +38,7 @@ public final class Connection: Sendable {
         if case .dropped = continuation.yield(.text(text)) {
             // The queue is full: the client is not reading. Closing frees the room from it.
             continuation.finish()
-            return
         }
-        metrics.messagesOut(1)
     }
 
     func sendError(_ error: ProtocolError, event: String? = nil) {

@@ -42,7 +42,9 @@ struct WebSocketSession {
         for await item in connection.stream {
             switch item {
             case .text(let text):
+                // Counted once written: a message queued for a connection that is closing never reaches anyone.
                 do { try await outbound.write(.text(text)) } catch { return }
+                connection.metrics.messagesOut(1)
             case .close(let code, let reason):
                 try? await outbound.close(code, reason: reason)
                 return

@@ -22,6 +22,7 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Seconds everyone plays after the ramp-up (default 60). [LIAPTUI_LOAD_DURATION]") var duration: Double?
     @Option(help: "Milliseconds a player thinks before each move, varied by ±50% (default 1000). [LIAPTUI_LOAD_THINK_MS]") var thinkMs: Double?
     @Option(help: "Games per room before the table opens a new one; 0 keeps the room (default 3). [LIAPTUI_LOAD_GAMES_PER_ROOM]") var gamesPerRoom: Int?
+    @Option(help: "Games each table plays before stopping; the run ends when all are done (default 0: play for the whole duration). [LIAPTUI_LOAD_GAMES]") var games: Int?
     @Option(help: "Seconds between server samples and progress lines (default 10). [LIAPTUI_LOAD_SAMPLE_INTERVAL]") var sampleInterval: Double?
     @Option(help: "Seconds to wait after the run before the last server sample (default 5). [LIAPTUI_LOAD_SETTLE]") var settle: Double?
     @Option(help: "Also write the report as JSON to this file ('-' for standard output, instead of the table). [LIAPTUI_LOAD_JSON]") var json: String?
@@ -47,6 +48,7 @@ struct LoadCommand: AsyncParsableCommand {
         if let v = try number(self.duration, "LIAPTUI_LOAD_DURATION") { plan.hold = duration(v) }
         if let v = try number(thinkMs, "LIAPTUI_LOAD_THINK_MS") { plan.thinkTime = duration(v / 1000) }
         if let v = try number(gamesPerRoom.map(Double.init), "LIAPTUI_LOAD_GAMES_PER_ROOM") { plan.gamesPerRoom = Int(v) }
+        if let v = try number(games.map(Double.init), "LIAPTUI_LOAD_GAMES") { plan.gamesPerTable = Int(v) }
         if let v = try number(sampleInterval, "LIAPTUI_LOAD_SAMPLE_INTERVAL") { plan.sampleInterval = duration(v) }
         if let v = try number(settle, "LIAPTUI_LOAD_SETTLE") { plan.settle = duration(max(0, v)) }
         if let problem = plan.problems().first { throw ValidationError(problem) }

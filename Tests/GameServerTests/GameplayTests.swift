@@ -116,6 +116,8 @@ import TestSupport
         let bobState = try await replaced.waitFor("phase_change")
         #expect(bobState["my_name"]?.string == "Bob")
         #expect(bobState["players"]?["Bob"]?["is_bot"]?.bool == false)
+        // If the game now waits for Bob, this state is the only prompt he gets: act on it.
+        if let move = AutoPlayer.move(for: bobState) { replaced.send(move.event, move.data) }
         async let bobPlays = Players.play(replaced)
         let (a, b) = try await (alicePlays, bobPlays)
         #expect(a.ended != nil && b.ended != nil)

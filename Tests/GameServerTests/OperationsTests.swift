@@ -7,12 +7,21 @@ import TestSupport
 @Suite(.serialized) struct OperationsTests {
     @Test func metricsLinesEverySecondCountWhatHappened() async throws {
         let server = try await GameServerProcess()
-        let alice = try await Players.createRoom(server, name: "Alice")
+        // The lobby by hand, so its messages can be counted exactly once it has closed.
+        let lobby = try await GameClient.connect(url: server.wsURL("/ws/lobby"))
+        lobby.send("create_room", ["player_name": "Alice"])
+        let created = try await lobby.waitFor("room_created")
+        lobby.close()
+        try await lobby.waitUntilClosed()
+        let alice = try await Players.enter(server, roomID: created["room_id"]!.string!, token: created["token"]!.string!,
+                                            name: "Alice", slot: 1)
         for slot in 2...4 { alice.client.send("add_bot", ["slot_id": JSON(slot)]) }
         try await alice.client.waitFor("room_update") { $0["occupied_slots"]?.int == 4 }
         alice.client.send("start_game")
         let record = try await Players.play(alice.client)
         #expect(record.ended != nil)
+        // The room's return to waiting follows game_ended; closing before it arrives would race it.
+        try await alice.client.waitFor("room_update") { $0["started"]?.bool == false }
         alice.client.close()
         try await alice.client.waitUntilClosed()
         try await Task.sleep(for: .seconds(2.5))  // two more lines after everything settled
@@ -44,8 +53,8 @@ import TestSupport
         // Sent: 3 add_bot + start_game + client_ready + every move; the lobby socket: create_room.
         let sentInRoom = 3 + 1 + 1 + record.moves
         #expect(total("messages_in") == sentInRoom + 1)
-        // Received: the room socket's messages plus the lobby's room_list_update and room_created.
-        #expect(total("messages_out") == received + 2)
+        // Received: the room socket's messages plus the lobby's (room_list_update, room_created, maybe live updates).
+        #expect(total("messages_out") == received + lobby.history.withLock { $0.count })
         let actions = lines.reduce(0) { $0 + ($1["latency_ms"]?["count"]?.int ?? 0) }
         #expect(actions == sentInRoom + 1)
         #expect(lines.last?["connections"]?.int == 0)

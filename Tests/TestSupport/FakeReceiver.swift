@@ -38,7 +38,7 @@ public final class FakeReceiver: Sendable {
     public static func start(_ answers: [Answer] = [.status(200)]) async throws -> FakeReceiver {
         let receiver = FakeReceiver(answers: answers)
         // Wait without blocking a thread: the server itself needs the same thread pool to start.
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(60)  // generous: a busy 2-core CI machine
         while receiver.port == 0 {
             guard ContinuousClock.now < deadline else { throw TestFailure("the fake receiver did not start") }
             try await Task.sleep(for: .milliseconds(5))

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import JSONCore
+import MetricsSchema
 
 /// Writes metrics lines the way the game server does: one `write(2)` per
 /// append on a file opened with O_APPEND, reopened every time.
@@ -17,9 +18,9 @@ public struct LineWriter {
     }
 
     public static func line(instance: String, at date: Date, cpu: Double = 10) -> String {
+        // The schema's own formatter: Foundation's are slow to create, and tests write tens of thousands of lines.
         let ms = Int64((date.timeIntervalSince1970 * 1000).rounded())
-        let stamp = ISO8601DateFormatter.string(from: Date(timeIntervalSince1970: Double(ms) / 1000), timeZone: TimeZone(identifier: "UTC")!,
-                                                formatOptions: [.withInternetDateTime, .withFractionalSeconds])
+        let stamp = RFC3339.format(Date(timeIntervalSince1970: Double(ms) / 1000))
         return #"{"v":1,"timestamp":"\#(stamp)","instance_id":"\#(instance)","cpu_percent":\#(cpu),"memory_percent":40,"memory_mb":800,"connections":3,"active_rooms":1,"active_games":1,"players":2,"messages_in":5,"messages_out":9,"games_started":0,"games_finished":0,"errors":0,"latency_ms":{"p50":1,"p95":2,"p99":3,"max":4,"count":5},"uptime_s":100}"# + "\n"
     }
 
@@ -36,12 +37,7 @@ public struct LineWriter {
         return stamps
     }
 
-    public static func fileName(for date: Date) -> String {
-        let f = DateFormatter()
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd"
-        return "metrics_\(f.string(from: date)).jsonl"
-    }
+    public static func fileName(for date: Date) -> String { MetricsFiles.fileName(for: date) }
 
     public static func appendRaw(_ text: String, to path: String) {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)

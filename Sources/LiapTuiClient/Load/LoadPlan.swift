@@ -14,6 +14,8 @@ public struct LoadPlan: Sendable {
     public var thinkTime: Duration = .milliseconds(1000)
     /// Games a table plays in one room before leaving it and opening a new one (0: keep the room).
     public var gamesPerRoom = 3
+    /// Games each table plays before it stops; the run ends early when every table is done (0: play until the end).
+    public var gamesPerTable = 0
     /// Silence from the server for this long during a game counts as an error.
     public var responseTimeout: Duration = .seconds(30)
     /// How often the server's health is sampled (RSS, rooms, connections) and progress printed.
@@ -45,7 +47,7 @@ public struct LoadPlan: Sendable {
         if !(1...4).contains(humansPerRoom) { problems.append("--humans-per-room must be 1-4") }
         if rampUp < .zero || hold <= .zero { problems.append("--ramp-up must not be negative and --duration must be positive") }
         if thinkTime < .zero { problems.append("--think-ms must not be negative") }
-        if gamesPerRoom < 0 { problems.append("--games-per-room must not be negative") }
+        if gamesPerRoom < 0 || gamesPerTable < 0 { problems.append("--games-per-room and --games must not be negative") }
         if sampleInterval < .milliseconds(100) { problems.append("--sample-interval must be at least 0.1 seconds") }
         return problems
     }

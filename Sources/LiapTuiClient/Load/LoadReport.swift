@@ -39,6 +39,7 @@ public struct LoadReport: Sendable {
                 "url": .string(plan.serverURL), "players": JSON(plan.players), "humans_per_room": JSON(plan.humansPerRoom),
                 "ramp_up_seconds": JSON(plan.rampUp.seconds), "hold_seconds": JSON(plan.hold.seconds),
                 "think_ms": JSON(plan.thinkTime.seconds * 1000), "games_per_room": JSON(plan.gamesPerRoom),
+                "games_per_table": JSON(plan.gamesPerTable),
             ],
             "seconds": JSON(LatencySummary.round(seconds)),
             "connections": ["opened": JSON(counters.connectionsOpened), "failed": JSON(counters.connectionsFailed),

@@ -36,8 +36,12 @@ public struct LoadRunner: Sendable {
             }
             group.addTask {
                 var samples: [ServerSample] = []
-                while clock.now < deadline {
-                    try? await Task.sleep(for: min(plan.sampleInterval, deadline - clock.now))
+                var nextSample = clock.now + plan.sampleInterval
+                while clock.now < deadline && stats.snapshot.tablesDone < tables.count {
+                    // Short naps, so the run ends soon after the last table finishes its games.
+                    try? await Task.sleep(for: min(.milliseconds(200), max(.zero, nextSample - clock.now), deadline - clock.now))
+                    guard clock.now >= nextSample || clock.now >= deadline || stats.snapshot.tablesDone == tables.count else { continue }
+                    nextSample = clock.now + plan.sampleInterval
                     let sample = await probe?.sample(at: seconds())
                     if let sample { samples.append(sample) }
                     progress(LoadProgress(seconds: seconds(), counters: stats.snapshot, actionLatency: stats.actionLatency,
@@ -59,10 +63,13 @@ public struct LoadRunner: Sendable {
     /// One table: open a room, seat its humans, play games until the deadline,
     /// leave, and start over in a new room. Failures are counted, then retried after a pause.
     private func runTable(index: Int, humans: Int, deadline: ContinuousClock.Instant) async {
-        var failures = 0
-        while ContinuousClock.now < deadline && failures < 50 {
+        defer { stats.update { $0.tablesDone += 1 } }
+        var failures = 0, played = 0
+        while ContinuousClock.now < deadline && failures < 50 && (plan.gamesPerTable == 0 || played < plan.gamesPerTable) {
             do {
-                try await playRoom(table: index, humans: humans, deadline: deadline)
+                let remaining = plan.gamesPerTable == 0 ? Int.max : plan.gamesPerTable - played
+                let perRoom = plan.gamesPerRoom == 0 ? Int.max : plan.gamesPerRoom
+                played += try await playRoom(table: index, humans: humans, deadline: deadline, games: min(remaining, perRoom))
             } catch {
                 failures += 1
                 stats.clientError(Self.kind(of: error))
@@ -72,7 +79,8 @@ public struct LoadRunner: Sendable {
         }
     }
 
-    private func playRoom(table: Int, humans: Int, deadline: ContinuousClock.Instant) async throws {
+    /// Plays up to `games` games in one room, or until the deadline; returns how many were completed.
+    private func playRoom(table: Int, humans: Int, deadline: ContinuousClock.Instant, games limit: Int) async throws -> Int {
         var seated: [GameClient] = []
         defer {
             for client in seated {
@@ -91,7 +99,7 @@ public struct LoadRunner: Sendable {
         try await host.client.waitFor("room_update", timeout: plan.responseTimeout) { $0["occupied_slots"]?.int == 4 }
 
         var games = 0
-        while ContinuousClock.now < deadline && (plan.gamesPerRoom == 0 || games < plan.gamesPerRoom) {
+        while ContinuousClock.now < deadline && games < limit {
             host.client.send("start_game")
             stats.update { $0.gamesStarted += 1 }
             let outcomes = try await withThrowingTaskGroup(of: GameOutcome.self) { group in
@@ -102,11 +110,12 @@ public struct LoadRunner: Sendable {
             }
             guard outcomes.allSatisfy({ $0 == .ended }) else {
                 stats.update { $0.gamesAbandoned += 1 }
-                return
+                return games
             }
             stats.update { $0.gamesCompleted += 1 }
             games += 1
         }
+        return games
     }
 
     private struct Seat {

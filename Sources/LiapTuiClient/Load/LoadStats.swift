@@ -12,6 +12,7 @@ public final class LoadStats: Sendable {
         var gamesStarted = 0
         var gamesCompleted = 0
         var gamesAbandoned = 0
+        var tablesDone = 0
         var actions = 0
         /// `error` events from the server, by code.
         var serverErrors: [String: Int] = [:]
