@@ -99,7 +99,7 @@ public final class GameClient: Sendable {
                     for try await message in inbound.messages(maxSize: 1 << 22) {
                         guard case .text(let text) = message, let json = try? JSONParser.parse(text) else { continue }
                         if self.keepHistory { self.history.withLock { $0.append(json) } }
-                        await self.inbox.push(json)
+                        self.inbox.push(json)
                     }
                     group.cancelAll()
                 }
@@ -129,7 +129,7 @@ public final class GameClient: Sendable {
         }
         continuation?.resume(throwing: ClientError.connectFailed(failure ?? "closed during the handshake"))
         outbound.finish()
-        Task { await inbox.close() }
+        inbox.close()
     }
 
     public var isClosed: Bool { state.withLock { $0.isClosed } }
@@ -171,67 +171,90 @@ public final class GameClient: Sendable {
 }
 
 /// Received messages waiting to be read. A read that times out leaves nothing
-/// behind: the waiter is withdrawn, and a message that raced it is returned.
-actor Inbox {
-    private var queue: [JSON] = []
-    private var head = 0
-    private var waiter: (id: UInt64, continuation: CheckedContinuation<JSON?, Never>)?
-    private var closed = false
-    private var nextID: UInt64 = 0
+/// behind: the waiter is withdrawn, and a message that raced it stays queued.
+/// A lock rather than an actor, and no task for a read that finds a message
+/// waiting: liaptui-load reads thousands of messages a second with it.
+final class Inbox: Sendable {
+    private struct State {
+        var queue: [JSON] = []
+        var head = 0
+        var waiter: (id: UInt64, continuation: CheckedContinuation<JSON?, Never>)?
+        var closed = false
+        var nextID: UInt64 = 0
+
+        mutating func popFirst() -> JSON? {
+            guard head < queue.count else { return nil }
+            let message = queue[head]
+            queue[head] = .null  // read messages are not kept alive
+            head += 1
+            if head >= 64 && head * 2 >= queue.count {
+                queue.removeFirst(head)
+                head = 0
+            }
+            return message
+        }
+    }
+
+    private let state = Mutex(State())
 
     func push(_ message: JSON) {
-        if let waiter {
-            self.waiter = nil
-            waiter.continuation.resume(returning: message)
-        } else {
-            queue.append(message)
+        let waiter = state.withLock { s -> CheckedContinuation<JSON?, Never>? in
+            if let waiter = s.waiter {
+                s.waiter = nil
+                return waiter.continuation
+            }
+            s.queue.append(message)
+            return nil
         }
+        waiter?.resume(returning: message)
     }
 
     func close() {
-        closed = true
-        waiter?.continuation.resume(returning: nil)
-        waiter = nil
-    }
-
-    private func take(id: UInt64) async -> JSON? {
-        if head < queue.count {
-            defer {
-                head += 1
-                if head > 256 { queue.removeFirst(head); head = 0 }
-            }
-            return queue[head]
+        let waiter = state.withLock { s -> CheckedContinuation<JSON?, Never>? in
+            s.closed = true
+            defer { s.waiter = nil }
+            return s.waiter?.continuation
         }
-        if closed { return nil }
-        return await withCheckedContinuation { waiter = (id, $0) }
+        waiter?.resume(returning: nil)
     }
 
     private func withdraw(id: UInt64) {
-        guard let waiter, waiter.id == id else { return }
-        self.waiter = nil
-        waiter.continuation.resume(returning: nil)
-    }
-
-    private func newID() -> UInt64 {
-        nextID += 1
-        return nextID
-    }
-
-    nonisolated func next(timeout: Duration) async -> JSON? {
-        let id = await newID()
-        return await withTaskGroup(of: JSON?.self) { group in
-            group.addTask { await self.take(id: id) }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                await self.withdraw(id: id)
-                return nil
-            }
-            var result: JSON?
-            for await value in group where value != nil {
-                result = value
-                group.cancelAll()
-            }
-            return result
+        let waiter = state.withLock { s -> CheckedContinuation<JSON?, Never>? in
+            guard let waiter = s.waiter, waiter.id == id else { return nil }
+            s.waiter = nil
+            return waiter.continuation
         }
+        waiter?.resume(returning: nil)
+    }
+
+    private final class TimerBox: Sendable {
+        let task = Mutex<Task<Void, Never>?>(nil)
+    }
+
+    func next(timeout: Duration) async -> JSON? {
+        if let message = state.withLock({ $0.popFirst() }) { return message }
+        let timer = TimerBox()
+        let message = await withCheckedContinuation { (continuation: CheckedContinuation<JSON?, Never>) in
+            let outcome = state.withLock { s -> (ready: Bool, message: JSON?, id: UInt64) in
+                if let message = s.popFirst() { return (true, message, 0) }
+                if s.closed { return (true, nil, 0) }
+                s.nextID += 1
+                s.waiter = (s.nextID, continuation)
+                return (false, nil, s.nextID)
+            }
+            if outcome.ready {
+                continuation.resume(returning: outcome.message)
+                return
+            }
+            let id = outcome.id
+            timer.task.withLock {
+                $0 = Task { [weak self] in
+                    try? await Task.sleep(for: timeout)
+                    self?.withdraw(id: id)
+                }
+            }
+        }
+        timer.task.withLock { $0?.cancel() }
+        return message
     }
 }

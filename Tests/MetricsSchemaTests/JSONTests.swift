@@ -22,5 +22,18 @@ import Testing
         #expect(JSON.number(3).text == "3")
         #expect(JSON.number(0.5).text == "0.5")
         #expect(JSON.number(.nan).text == "null")
+        #expect(JSON.string("a\u{2028}b\u{2029}c\u{2027}").text == #""a\u2028b\u2029c\#u{2027}""#)
+        #expect(JSON.string("\u{1f}\u{7f}é").text == "\"\\u001f\u{7f}é\"")
+    }
+
+    @Test func randomStringsRoundTrip() throws {
+        var random = SystemRandomNumberGenerator()
+        let alphabet: [Character] = ["a", "Z", "0", " ", "\"", "\\", "/", "<", ">", "&", "\n", "\r", "\t", "\u{0}", "\u{1b}",
+                                     "é", "中", "🎲", "\u{2028}", "\u{2029}", "\u{2027}", "\u{7f}"]
+        for _ in 0..<2_000 {
+            let text = String((0..<Int.random(in: 0...24, using: &random)).map { _ in alphabet.randomElement(using: &random)! })
+            let value = JSON.object([text: .array([.string(text)])])
+            #expect(try JSONParser.parse(value.text) == value, "\(text.debugDescription)")
+        }
     }
 }
