@@ -41,6 +41,14 @@ public final class Delivery: Sendable {
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
         guard let entry = try await pool.read({ db in try Outbox.head(name, in: db) }) else { return nil }
         if entry.nextAttemptAt > nowMS { return Date(timeIntervalSince1970: Double(entry.nextAttemptAt) / 1000) }
+        // An attempt once begun runs to its end and is recorded, even when the agent is
+        // shutting down: cancelled between the receiver's 2xx and the outbox update, it
+        // would be sent again after the restart. The receiver's timeout bounds the wait.
+        return try await Task { try await self.attempt(entry, to: receiver, now: now) }.value
+    }
+
+    private func attempt(_ entry: Outbox.Entry, to receiver: ReceiverConfig, now: Date) async throws -> Date {
+        let name = receiver.name, nowMS = Int64(now.timeIntervalSince1970 * 1000)
         let result = await send(entry, to: receiver, now: now)
         let age = Double(nowMS - entry.createdAt) / 1000
         try await pool.write { db in

@@ -147,7 +147,9 @@ import TestSupport
     }
 
     @Test func scheduledPostIsSentExactlyOnceAcrossARestart() async throws {
-        let chat = try await FakeReceiver.start([.status(200)])
+        // The first post is answered slowly, so the agent is stopped while it is in flight:
+        // the attempt must finish and be recorded, or the restarted agent would send it again.
+        let chat = try await FakeReceiver.start([.slow(.seconds(2)), .status(200)])
         let dir = TemporaryDirectory.make("review-post")
         let logs = dir.appendingPathComponent("logs")
         try SyntheticMetrics.write(to: logs, instance: "game-a", from: Date().addingTimeInterval(-2 * 86_400), to: Date(), step: 300)

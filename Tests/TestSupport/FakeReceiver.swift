@@ -12,6 +12,8 @@ public final class FakeReceiver: Sendable {
         case status(Int, headers: [String: String] = [:], body: String = "ok")
         /// Never answers (until the client gives up).
         case hang
+        /// Answers 200, but only after a while: a request still in flight.
+        case slow(Duration)
     }
 
     public struct Received: Sendable {
@@ -61,6 +63,9 @@ public final class FakeReceiver: Sendable {
             switch answer {
             case .hang:
                 try await Task.sleep(for: .seconds(3600))
+                return Response(status: .ok)
+            case .slow(let delay):
+                try await Task.sleep(for: delay)
                 return Response(status: .ok)
             case .status(let code, let extra, let text):
                 var fields = HTTPFields()
