@@ -154,12 +154,18 @@ public final class GameClient: Sendable {
     public func waitFor(_ event: String, timeout: Duration = .seconds(10),
                         where condition: (JSON) -> Bool = { _ in true }) async throws -> JSON {
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            guard let message = await next(timeout: deadline - .now) else { break }
+        var passedOver: [String] = []  // what came instead, for the error
+        while true {
+            // Past the deadline, what already arrived still counts: on a busy machine this
+            // task may run late, and the message it waits for may be queued by then.
+            let remaining = deadline - .now
+            guard let message = remaining > .zero ? await next(timeout: remaining) : inbox.poll() else { break }
             if message["event"]?.string == event, let data = message["data"], condition(data) { return data }
+            passedOver.append(String(message.text.prefix(300)))
         }
-        if isClosed { throw ClientError.closed("while waiting for '\(event)' (code \(closeCode.map(String.init) ?? "none"))") }
-        throw ClientError.timeout("waiting for '\(event)'")
+        let seen = passedOver.isEmpty ? "nothing else arrived" : "\(passedOver.count) other messages, the last: \(passedOver.suffix(3).joined(separator: " "))"
+        if isClosed { throw ClientError.closed("while waiting for '\(event)' (code \(closeCode.map(String.init) ?? "none")); \(seen)") }
+        throw ClientError.timeout("waiting for '\(event)'; \(seen)")
     }
 
     /// Waits until the server has closed the connection.
@@ -230,6 +236,9 @@ final class Inbox: Sendable {
     private final class TimerBox: Sendable {
         let task = Mutex<Task<Void, Never>?>(nil)
     }
+
+    /// The next message if one is waiting; never waits.
+    func poll() -> JSON? { state.withLock { $0.popFirst() } }
 
     func next(timeout: Duration) async -> JSON? {
         if let message = state.withLock({ $0.popFirst() }) { return message }

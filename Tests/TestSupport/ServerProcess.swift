@@ -35,7 +35,12 @@ public final class ChildProcess: @unchecked Sendable {
         let output = output
         pipe.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
-            if !data.isEmpty { output.append(String(decoding: data, as: UTF8.self)) }
+            if data.isEmpty {
+                output.end()
+                handle.readabilityHandler = nil
+            } else {
+                output.append(data)
+            }
         }
     }
 
@@ -53,7 +58,9 @@ public final class ChildProcess: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         guard !process.isRunning else { return nil }
-        try? await Task.sleep(for: .milliseconds(50))  // let the last output arrive
+        // Let the last output arrive. Bounded: a child the process left running may hold the pipe open.
+        let drained = ContinuousClock.now + .seconds(5)
+        while !output.ended && ContinuousClock.now < drained { try? await Task.sleep(for: .milliseconds(10)) }
         return process.terminationStatus
     }
 
@@ -82,10 +89,18 @@ public final class ChildProcess: @unchecked Sendable {
     }
 }
 
+/// Bytes as they come, decoded when read: a chunk may end inside a multi-byte character.
 final class OutputBuffer: Sendable {
-    private let value = Mutex("")
-    func append(_ text: String) { value.withLock { $0 += text } }
-    var text: String { value.withLock { $0 } }
+    private struct State {
+        var bytes = Data()
+        var ended = false
+    }
+    private let state = Mutex(State())
+    func append(_ data: Data) { state.withLock { $0.bytes.append(data) } }
+    func end() { state.withLock { $0.ended = true } }
+    var text: String { String(decoding: state.withLock { $0.bytes }, as: UTF8.self) }
+    /// The pipe reached end of file: every byte the process wrote is here.
+    var ended: Bool { state.withLock { $0.ended } }
 }
 
 public struct TestFailure: Error, CustomStringConvertible {
