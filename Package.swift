@@ -31,6 +31,10 @@ let package = Package(
         // 10,000-game property test takes seconds instead of minutes.
         .target(name: "GameEngine", swiftSettings: [.unsafeFlags(["-O"])]),
         .target(name: "JSONCore"),
+        // No Swift Redis package is available here: a small RESP client on SwiftNIO.
+        .target(
+            name: "RedisClient",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]),
         .target(name: "MetricsSchema", dependencies: ["JSONCore"]),
         .target(
             name: "GameServer",
@@ -118,6 +122,7 @@ let package = Package(
             dependencies: ["Alerting", "MetricsAgent", "MetricsSchema", "JSONCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             exclude: ["Golden"]),
         .testTarget(name: "MetricsSchemaTests", dependencies: ["MetricsSchema", "JSONCore"]),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(
             name: "MetricsAgentTests",
             dependencies: ["MetricsAgent", "MetricsSchema", "JSONCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -1,0 +1,127 @@
+import Foundation
+import NIOCore
+import RedisClient
+import Testing
+import TestSupport
+
+struct RESPTests {
+    @Test func partialRepliesWaitAndConsumeNothing() throws {
+        let whole = "*3\r\n$5\r\nhello\r\n:42\r\n*2\r\n$-1\r\n-ERR nope\r\n+OK\r\n"
+        let bytes = Array(whole.utf8)
+        for cut in 0..<(bytes.count - 5) {  // every cut short of the first reply's end
+            var buffer = ByteBuffer(bytes: bytes.prefix(cut))
+            let before = buffer.readableBytes
+            #expect(try RESP.decode(&buffer) == nil, "cut at \(cut)")
+            #expect(buffer.readableBytes == before)
+        }
+        var buffer = ByteBuffer(string: whole)
+        let value = try RESP.decode(&buffer)
+        #expect(value == .array([.bulkString(Array("hello".utf8)), .integer(42), .array([.bulkString(nil), .error("ERR nope")])]))
+        #expect(try RESP.decode(&buffer) == .simpleString("OK"))
+        #expect(buffer.readableBytes == 0)
+    }
+
+    @Test(arguments: ["?what\r\n", ":12x\r\n", "$-7\r\n", "$3\r\nabcXY", "*-5\r\n", String(repeating: "*1\r\n", count: 20) + ":1\r\n"])
+    func malformedRepliesAreProtocolErrors(_ text: String) {
+        var buffer = ByteBuffer(string: text)
+        #expect(throws: RedisError.self) { try RESP.decode(&buffer) }
+    }
+
+    @Test func commandsAreArraysOfBulkStrings() {
+        var buffer = ByteBuffer()
+        RESP.encode(["SET", "k", "a\r\nb ü"], into: &buffer)
+        #expect(String(buffer: buffer) == "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$7\r\na\r\nb ü\r\n")
+    }
+
+    @Test func urls() throws {
+        let plain = try RedisEndpoint(url: "redis://127.0.0.1")
+        #expect(plain.port == 6379 && plain.database == 0 && plain.password == nil)
+        let full = try RedisEndpoint(url: "redis://app:s3cret@cache.internal:6380/2")
+        #expect(full.host == "cache.internal" && full.port == 6380 && full.username == "app" && full.password == "s3cret" && full.database == 2)
+        #expect(!full.description.contains("s3cret"))
+        for bad in ["http://x", "redis://", "redis://h:99999", "redis://h/16", "redis://h/x"] {
+            #expect(throws: RedisError.self, "\(bad)") { try RedisEndpoint(url: bad) }
+        }
+    }
+}
+
+/// Against a real redis-server on loopback.
+struct RedisServerTests {
+    @Test func commandsPipelinesAndErrors() async throws {
+        let redis = try await RedisServerProcess()
+        let client = RedisClient(endpoint: try RedisEndpoint(url: redis.url))
+        #expect(try await client.send("PING") == .simpleString("PONG"))
+        let value = "line one\r\nline two ü \u{0}"
+        try await client.send("SET", "liaptui:test", value, "PX", "60000")
+        #expect(try await client.send("GET", "liaptui:test").string == value)
+        let ttl = try await client.send("PTTL", "liaptui:test").int ?? 0
+        #expect(ttl > 0 && ttl <= 60000)
+        #expect(try await client.send("GET", "liaptui:missing").isNull)
+        // A thousand commands in one round trip, answered in order.
+        let replies = try await client.pipeline((0..<1000).map { _ in ["INCR", "liaptui:counter"] })
+        #expect(replies.map { $0.int ?? 0 } == Array(1...1000))
+        // An error reply is a thrown error for one command and a value in a pipeline; the connection goes on.
+        await #expect(throws: RedisError.server("ERR wrong number of arguments for 'get' command")) { try await client.send("GET") }
+        let mixed = try await client.pipeline([["SET", "a", "1"], ["INCR", "liaptui:test"], ["GET", "a"]])
+        #expect(mixed[0] == .simpleString("OK"))
+        if case .error(let message) = mixed[1] { #expect(message.hasPrefix("ERR")) } else { Issue.record("expected an error, got \(mixed[1])") }
+        #expect(mixed[2].string == "1")
+        // Many callers at once share the one connection.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<50 {
+                group.addTask {
+                    try await client.send("SET", "liaptui:k\(i)", "v\(i)")
+                    #expect(try await client.send("GET", "liaptui:k\(i)").string == "v\(i)")
+                }
+            }
+            try await group.waitForAll()
+        }
+        let keys = try await client.send("KEYS", "liaptui:k*").array ?? []
+        #expect(keys.count == 50)
+        await client.close()
+        redis.stop()
+    }
+
+    @Test func passwordAndDatabase() async throws {
+        let redis = try await RedisServerProcess(arguments: ["--requirepass", "pa55"])
+        let client = RedisClient(endpoint: try RedisEndpoint(url: "redis://:pa55@127.0.0.1:\(redis.port)/3"))
+        try await client.send("SET", "where", "three")
+        let other = RedisClient(endpoint: try RedisEndpoint(url: "redis://:pa55@127.0.0.1:\(redis.port)/0"))
+        #expect(try await other.send("GET", "where").isNull)
+        #expect(try await client.send("GET", "where").string == "three")
+        let wrong = RedisClient(endpoint: try RedisEndpoint(url: "redis://:nope@127.0.0.1:\(redis.port)"))
+        await #expect(throws: RedisError.self) { try await wrong.send("PING") }
+        redis.stop()
+    }
+
+    @Test func downThenBackWithoutANewClient() async throws {
+        let redis = try await RedisServerProcess()
+        let client = RedisClient(endpoint: try RedisEndpoint(url: redis.url), timeout: .seconds(1))
+        try await client.send("SET", "x", "1")
+        redis.stop()
+        // Refused at once, never hanging.
+        let started = ContinuousClock.now
+        await #expect(throws: (any Error).self) { try await client.send("GET", "x") }
+        await #expect(throws: (any Error).self) { try await client.send("GET", "x") }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        try await redis.restart()
+        // The same client reconnects on its next command (the restarted Redis is empty).
+        #expect(try await client.send("GET", "x").isNull)
+        try await client.send("SET", "x", "2")
+        #expect(try await client.send("GET", "x").string == "2")
+        redis.stop()
+    }
+
+    @Test func aStuckRedisTimesOutAndTheClientRecovers() async throws {
+        let redis = try await RedisServerProcess()
+        let client = RedisClient(endpoint: try RedisEndpoint(url: redis.url), timeout: .milliseconds(500))
+        let admin = RedisClient(endpoint: try RedisEndpoint(url: redis.url))
+        try await client.send("SET", "x", "1")
+        // CLIENT PAUSE holds every other client's commands: Redis is up but does not answer.
+        try await admin.send("CLIENT", "PAUSE", "2000", "ALL")
+        await #expect(throws: RedisError.timeout) { try await client.send("GET", "x") }
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await client.send("GET", "x").string == "1")
+        redis.stop()
+    }
+}
