@@ -39,7 +39,7 @@ let package = Package(
         .target(
             name: "GameServer",
             dependencies: [
-                "GameEngine", "MetricsSchema", "JSONCore",
+                "GameEngine", "MetricsSchema", "JSONCore", "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -66,7 +66,7 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "game-server",
-            dependencies: ["GameServer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["GameServer", "RedisClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(
             name: "Alerting",
             dependencies: [

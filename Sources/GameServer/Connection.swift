@@ -45,6 +45,7 @@ public final class Connection: Sendable {
         metrics.error()
         var data: [String: JSON] = ["code": .string(error.code), "message": .string(error.message)]
         if let event { data["event"] = .string(String(event.prefix(40))) }
+        if let instanceID = error.instanceID { data["instance_id"] = .string(instanceID) }
         send("error", .object(data))
     }
 

@@ -46,7 +46,7 @@ public struct GameServerApp: Sendable {
     func restoreState() async {
         do {
             guard let state = try StateStore(path: config.stateFile).loadAndRetire() else { return }
-            await directory.restore(state.rooms)
+            await directory.restore(await directory.notAdoptedElsewhere(state.rooms))
             logger.notice("restored saved rooms", metadata: ["rooms": "\(state.rooms.count)", "saved_at": "\(state.savedAt)"])
         } catch {
             logger.error("could not restore saved rooms; starting empty", metadata: ["error": "\(error)"])
@@ -89,7 +89,7 @@ public struct GameServerApp: Sendable {
     /// Runs until SIGTERM or SIGINT, then restarts gracefully (see ShutdownCoordinator).
     public func run() async throws {
         await restoreState()
-        let services: [any Service] = [
+        var services: [any Service] = [
             buildApplication(),
             PeriodicService(name: "metrics-writer") { [writer] in await writer.run() },
             PeriodicService(name: "room-sweeper") { [directory] in
@@ -100,6 +100,15 @@ public struct GameServerApp: Sendable {
             },
             ShutdownCoordinator(app: self),
         ]
+        if config.redis != nil {
+            // Before the coordinator, which must stay last: it stops first on SIGTERM.
+            services.insert(PeriodicService(name: "fleet-heartbeat") { [directory, config] in
+                while !Task.isCancelled {
+                    await directory.exchangeWithFleet()
+                    do { try await Task.sleep(for: config.redisHeartbeat) } catch { return }
+                }
+            }, at: services.count - 1)
+        }
         var groupConfig = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfig.maximumGracefulShutdownDuration = config.shutdownGrace + .seconds(4)
         logger.notice("game server starting", metadata: [
@@ -145,6 +154,7 @@ struct ShutdownCoordinator: Service {
         } catch {
             app.logger.error("could not save rooms", metadata: ["error": "\(error)", "path": "\(app.config.stateFile)"])
         }
+        await app.directory.leaveFleet()
         await app.directory.closeAllConnections()
         try? await Task.sleep(for: .milliseconds(300))  // let the close frames go out
     }

@@ -80,7 +80,7 @@ struct HTTPRoutes {
     func detailedHealth() async -> JSON {
         let sample = resources.current()
         let gauges = await directory.gauges()
-        return [
+        var health: JSON = [
             "status": .string(lifecycle.isShuttingDown ? "shutting_down" : "healthy"),
             "timestamp": .string(RFC3339.format(clock.now())),
             "uptime_seconds": JSON((lifecycle.uptime.seconds * 10).rounded() / 10),
@@ -99,6 +99,8 @@ struct HTTPRoutes {
                 "players": JSON(gauges.players),
             ],
         ]
+        if let fleet = await directory.fleetStatus() { health["fleet"] = fleet }
+        return health
     }
 
     /// The seed's simple status page: the detailed health as a table, refreshed every 30 s.
@@ -147,6 +149,11 @@ struct HTTPRoutes {
         text.add("liaptui_errors_total", .counter, "Error replies and internal errors.", Double(totals.errors))
         text.add("liaptui_rate_limited_total", .counter, "Messages dropped by the per-connection rate limit.", Double(totals.rateLimited))
         text.add("liaptui_metrics_write_errors_total", .counter, "Metrics lines that could not be written.", Double(totals.metricsWriteErrors))
+        if config.redis != nil {
+            text.add("liaptui_redis_errors_total", .counter, "Redis operations that failed (the instance serves its own rooms meanwhile).", Double(totals.redisErrors))
+            text.add("liaptui_redis_backups_total", .counter, "Game states backed up to Redis.", Double(totals.redisBackups))
+            text.add("liaptui_rooms_adopted_total", .counter, "Rooms taken over from an instance that died.", Double(totals.roomsAdopted))
+        }
         text.add("liaptui_host_cpu_percent", .gauge, "Host CPU busy percent.", sample.cpuPercent)
         text.add("liaptui_host_memory_percent", .gauge, "Host memory used percent (MemTotal - MemAvailable).", sample.memoryPercent)
         text.add("liaptui_host_memory_used_bytes", .gauge, "Host memory used.", sample.memoryMB * 1_048_576)

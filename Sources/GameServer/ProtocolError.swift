@@ -2,10 +2,13 @@
 public struct ProtocolError: Error, Equatable, Sendable {
     public let code: String
     public let message: String
+    /// For `room_on_other_instance`: where the room is.
+    public var instanceID: String?
 
-    public init(_ code: String, _ message: String) {
+    public init(_ code: String, _ message: String, instanceID: String? = nil) {
         self.code = code
         self.message = message
+        self.instanceID = instanceID
     }
 
     static func invalidJSON(_ detail: String) -> ProtocolError { ProtocolError("invalid_json", "The message is not valid JSON: \(detail).") }
@@ -27,6 +30,10 @@ public struct ProtocolError: Error, Equatable, Sendable {
     static let slotEmpty = ProtocolError("slot_empty", "That seat is empty.")
     static let cannotRemoveHost = ProtocolError("cannot_remove_host", "The host cannot be removed; the host can leave.")
     static let nameTaken = ProtocolError("name_taken", "Someone in the room already has that name.")
+    static func roomOnOtherInstance(_ instanceID: String) -> ProtocolError {
+        ProtocolError("room_on_other_instance",
+                      "This room is on instance \(instanceID): reconnect with the cookie LIAPTUI_INSTANCE=\(instanceID).", instanceID: instanceID)
+    }
     static let shuttingDown = ProtocolError("server_shutting_down", "The server is restarting; reconnect shortly.")
 
     static func invalidData(_ message: String) -> ProtocolError { ProtocolError("invalid_data", message) }

@@ -65,6 +65,8 @@ struct RoomEnvironment: Sendable {
     let clock: WallClock
     let logger: Logger
     let directory: RoomDirectory
+    /// Shared state with the other instances (`--redis-url`); nil when running alone.
+    let fleet: Fleet?
 }
 
 /// A room of four seats with a host, and the game played in it. All changes
@@ -323,6 +325,7 @@ actor Room {
         ])
         publish(newGame.openingEvents)
         changed()
+        backUp()
     }
 
     private func apply(_ action: GameAction) throws(ProtocolError) {
@@ -336,6 +339,14 @@ actor Room {
         game = current
         sequence += 1
         publish(events)
+        if events.contains(where: \.isBoundary) { backUp() }
+    }
+
+    /// Saves the room to the fleet's store, so another instance can take the game over.
+    private func backUp() {
+        guard let fleet = env.fleet, !closed else { return }
+        let snapshot = snapshot()
+        Task { await fleet.backup(snapshot) }
     }
 
     /// Tells every client what happened, then sends each its fresh state.

@@ -2,6 +2,7 @@ import Foundation
 import MetricsSchema
 import JSONCore
 import Logging
+import RedisClient
 
 /// All rooms of this instance and the lobby's subscribers. Rooms report their
 /// summaries here; the lobby's room list and the server's gauges come from them.
@@ -15,6 +16,7 @@ public actor RoomDirectory {
     let metrics: ServerMetrics
     let clock: WallClock
     let logger: Logger
+    let fleet: Fleet?
 
     public struct Gauges: Sendable, Equatable {
         public var activeRooms = 0
@@ -29,10 +31,14 @@ public actor RoomDirectory {
         self.metrics = metrics
         self.clock = clock
         self.logger = logger
+        fleet = config.redis.map {
+            Fleet(redis: RedisClient(endpoint: $0), instanceID: config.instanceID, heartbeat: config.redisHeartbeat,
+                  backupTTL: config.redisBackupTTL, metrics: metrics, logger: logger)
+        }
     }
 
     private var environment: RoomEnvironment {
-        RoomEnvironment(config: config, metrics: metrics, clock: clock, logger: logger, directory: self)
+        RoomEnvironment(config: config, metrics: metrics, clock: clock, logger: logger, directory: self, fleet: fleet)
     }
 
     public func gauges() -> Gauges {
@@ -58,34 +64,96 @@ public actor RoomDirectory {
 
     func joinRoom(_ id: String, name: String) async throws(ProtocolError) -> JoinTicket {
         guard !shuttingDown else { throw .shuttingDown }
-        guard RoomID.isPlausible(id), let room = rooms[id] else { throw .roomNotFound }
-        return try await room.join(name: name)
+        return try await roomHereOrAdopted(id).join(name: name)
     }
 
-    func addLobby(_ connection: Connection) {
+    /// The room if this instance holds it. With a fleet, a room another instance
+    /// holds is an error naming that instance, and a room whose instance died is
+    /// adopted from its backup.
+    func roomHereOrAdopted(_ id: String) async throws(ProtocolError) -> Room {
+        guard RoomID.isPlausible(id) else { throw .roomNotFound }
+        if let room = rooms[id] { return room }
+        guard let fleet, !shuttingDown else { throw .roomNotFound }
+        let lookup = await fleet.locate(id)
+        if let room = rooms[id] { return room }  // adopted by a concurrent request meanwhile
+        switch lookup {
+        case .unknown:
+            throw .roomNotFound
+        case .elsewhere(let owner):
+            throw .roomOnOtherInstance(owner)
+        case .adopted(let snapshot):
+            let room = Room(snapshot: snapshot, env: environment)
+            rooms[id] = room
+            await room.resumeAfterRestore()
+            return room
+        }
+    }
+
+    func addLobby(_ connection: Connection) async {
         lobby[connection.id] = connection
-        connection.send("room_list_update", roomList())
+        connection.send("room_list_update", await roomList())
     }
 
     func removeLobby(_ connection: Connection) { lobby[connection.id] = nil }
 
-    func roomList() -> JSON {
-        let listed = summaries.values.filter(\.joinable).sorted { $0.id < $1.id }
-        return [
-            "rooms": .array(listed.map { summary in
-                [
-                    "room_id": .string(summary.id),
-                    "host_name": JSON(summary.hostName),
-                    "players": .array(summary.seats.map { seat in
-                        seat.map { ["name": .string($0.name), "is_bot": .bool($0.isBot)] } ?? .null
-                    }),
-                    "occupied_slots": JSON(summary.occupied),
-                    "total_slots": 4,
-                    "started": .bool(summary.started),
-                    "instance_id": .string(config.instanceID),
-                ]
+    /// Joinable rooms: this instance's and, with a fleet, every other instance's.
+    func roomList() async -> JSON {
+        var listed = summaries.values.filter(\.joinable).map(listEntry)
+        if let fleet {
+            listed += await fleet.remoteRooms.values.map(\.entry).filter { $0["joinable"]?.bool == true }
+        }
+        listed.sort { ($0["room_id"]?.string ?? "") < ($1["room_id"]?.string ?? "") }
+        return ["rooms": .array(listed), "timestamp": JSON(clock.now().timeIntervalSince1970)]
+    }
+
+    private func listEntry(_ summary: RoomSummary) -> JSON {
+        [
+            "room_id": .string(summary.id),
+            "host_name": JSON(summary.hostName),
+            "players": .array(summary.seats.map { seat in
+                seat.map { ["name": .string($0.name), "is_bot": .bool($0.isBot)] } ?? .null
             }),
-            "timestamp": JSON(clock.now().timeIntervalSince1970),
+            "occupied_slots": JSON(summary.occupied),
+            "total_slots": 4,
+            "started": .bool(summary.started),
+            "joinable": .bool(summary.joinable),
+            "instance_id": .string(config.instanceID),
+        ]
+    }
+
+    // MARK: - Fleet
+
+    /// One heartbeat: this instance's rooms out, the other instances' rooms in.
+    func exchangeWithFleet() async {
+        guard let fleet, !shuttingDown else { return }
+        let entries = Dictionary(uniqueKeysWithValues: summaries.values.map { ($0.id, listEntry($0)) })
+        if await fleet.beat(localRooms: entries) { scheduleLobbyBroadcast() }
+    }
+
+    /// Saved rooms, less those another instance adopted while this one was down.
+    func notAdoptedElsewhere(_ snapshots: [RoomSnapshot]) async -> [RoomSnapshot] {
+        guard let fleet else { return snapshots }
+        var kept: [RoomSnapshot] = []
+        for snapshot in snapshots {
+            if let claimant = await fleet.claimant(snapshot.id), claimant != config.instanceID {
+                logger.notice("not restoring a room another instance took over", metadata: ["room": "\(snapshot.id)", "instance": "\(claimant)"])
+            } else {
+                kept.append(snapshot)
+            }
+        }
+        return kept
+    }
+
+    /// At a clean shutdown: the instance is gone at once, not after its heartbeat expires.
+    func leaveFleet() async { await fleet?.leave() }
+
+    /// The fleet section of the detailed health; nil when running alone.
+    func fleetStatus() async -> JSON? {
+        guard let fleet else { return nil }
+        return [
+            "redis": .string(await fleet.isReachable ? "reachable" : "unreachable"),
+            "instances": JSON(await fleet.liveInstances.sorted()),
+            "other_instances_rooms": JSON(await fleet.remoteRooms.count),
         ]
     }
 
@@ -101,6 +169,7 @@ public actor RoomDirectory {
 
     func roomClosed(_ id: String) {
         rooms[id] = nil
+        if let fleet { Task { await fleet.roomClosed(id) } }
         if summaries.removeValue(forKey: id) != nil { scheduleLobbyBroadcast() }
         logger.info("room closed", metadata: ["room": "\(id)"])
     }
@@ -111,13 +180,13 @@ public actor RoomDirectory {
         lobbyBroadcastPending = true
         Task {
             try? await Task.sleep(for: .milliseconds(100))
-            self.broadcastLobby()
+            await self.broadcastLobby()
         }
     }
 
-    private func broadcastLobby() {
+    private func broadcastLobby() async {
         lobbyBroadcastPending = false
-        let text = messageText("room_list_update", roomList())
+        let text = messageText("room_list_update", await roomList())
         for connection in lobby.values { connection.sendText(text) }
     }
 

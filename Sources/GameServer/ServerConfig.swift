@@ -1,5 +1,6 @@
 import Foundation
 import MetricsSchema
+import RedisClient
 
 /// Everything the game server can be told from its command line. Defaults are the documented ones.
 public struct ServerConfig: Sendable {
@@ -31,6 +32,12 @@ public struct ServerConfig: Sendable {
     public var alertMemoryPercent = 85.0
     /// Seconds a client should wait before reconnecting after a restart notice.
     public var reconnectDelaySeconds = 5
+    /// Shared state with other instances; nil runs alone.
+    public var redis: RedisEndpoint?
+    /// How often this instance tells the fleet it is alive; its entries expire after three beats.
+    public var redisHeartbeat: Duration = .seconds(5)
+    /// How long a game's backup outlives its last turn.
+    public var redisBackupTTL: Duration = .seconds(3600)
 
     public init() {}
 
@@ -50,6 +57,8 @@ public struct ServerConfig: Sendable {
         if shutdownGrace < .zero { problems.append("--shutdown-grace must not be negative") }
         if maxMessageBytes < 256 { problems.append("--max-message-bytes must be at least 256") }
         if rateLimitPerSecond <= 0 || rateLimitBurst < 1 { problems.append("--rate-limit must be positive") }
+        if redisHeartbeat < .milliseconds(100) { problems.append("--redis-heartbeat must be at least 0.1 seconds") }
+        if redisBackupTTL < .seconds(1) { problems.append("--redis-backup-ttl must be at least 1 second") }
         return problems
     }
 }

@@ -15,6 +15,12 @@ public final class ServerMetrics: Sendable {
         public var metricsWriteErrors = 0
         public var connectionsOpened = 0
         public var deadConnections = 0
+        /// Failed Redis operations (`--redis-url`); the instance serves its own rooms meanwhile.
+        public var redisErrors = 0
+        /// Game states written to Redis at turn boundaries.
+        public var redisBackups = 0
+        /// Rooms taken over from an instance that died.
+        public var roomsAdopted = 0
     }
 
     private struct State {

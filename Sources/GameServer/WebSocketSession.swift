@@ -160,13 +160,13 @@ struct WebSocketSession {
     }
 
     private func handleRoom(_ message: InboundMessage, roomID: String, connection: Connection) async throws(ProtocolError) {
-        guard let room = await directory.room(roomID) else { throw .roomNotFound }
         if message.event == "client_ready" {
             guard let token = try message.optionalString("token") else {
                 throw .invalidData("'token' (from room_created or room_joined) is required.")
             }
-            try await room.attach(connection, token: token)
+            try await directory.roomHereOrAdopted(roomID).attach(connection, token: token)
         } else {
+            guard let room = await directory.room(roomID) else { throw .roomNotFound }
             try await room.handle(message, from: connection)
         }
     }

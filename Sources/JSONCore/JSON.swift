@@ -8,9 +8,17 @@ public enum JSON: Sendable, Equatable {
     case array([JSON])
     case object([String: JSON])
 
+    /// A field of an object; setting one on anything but an object does nothing.
     public subscript(key: String) -> JSON? {
-        if case .object(let fields) = self { return fields[key] }
-        return nil
+        get {
+            if case .object(let fields) = self { return fields[key] }
+            return nil
+        }
+        set {
+            guard case .object(var fields) = self else { return }
+            fields[key] = newValue
+            self = .object(fields)
+        }
     }
 
     public var string: String? { if case .string(let s) = self { return s }; return nil }

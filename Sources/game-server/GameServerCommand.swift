@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GameServer
+import RedisClient
 import Logging
 
 @main
@@ -33,6 +34,12 @@ struct GameServerCommand: AsyncParsableCommand {
     @Option(help: "Folder of the browser client (default: the bundled copy). [LIAPTUI_WEB_ROOT]") var webRoot: String?
     @Option(help: "Host CPU percent above which an ALERT line is logged (default 80). [LIAPTUI_ALERT_CPU]") var alertCpu: Double?
     @Option(help: "Host memory percent above which an ALERT line is logged (default 85). [LIAPTUI_ALERT_MEMORY]") var alertMemory: Double?
+    @Option(help: "Share rooms and back up games with other instances through Redis: redis://[:password@]host[:port][/db]. [LIAPTUI_REDIS_URL]")
+    var redisUrl: String?
+    @Option(help: "Seconds between fleet heartbeats; an instance silent for three is taken for dead (default 5). [LIAPTUI_REDIS_HEARTBEAT]")
+    var redisHeartbeat: Double?
+    @Option(help: "Seconds a game's Redis backup is kept after its last turn (default 3600). [LIAPTUI_REDIS_BACKUP_TTL]")
+    var redisBackupTtl: Double?
     @Option(help: "Testing aid: start the wall clock at this RFC 3339 time. [LIAPTUI_CLOCK_START]") var clockStart: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error (default info). [LIAPTUI_LOG_LEVEL]") var logLevel: String?
 
@@ -66,6 +73,11 @@ struct GameServerCommand: AsyncParsableCommand {
         if let v = try number(alertCpu, "LIAPTUI_ALERT_CPU") { config.alertCPUPercent = v }
         if let v = try number(alertMemory, "LIAPTUI_ALERT_MEMORY") { config.alertMemoryPercent = v }
         if let v = value(webRoot, "LIAPTUI_WEB_ROOT") { config.webRoot = v }
+        if let v = value(redisUrl, "LIAPTUI_REDIS_URL") {
+            do { config.redis = try RedisEndpoint(url: v) } catch { throw ValidationError("--redis-url: \(error)") }
+        }
+        if let v = try number(redisHeartbeat, "LIAPTUI_REDIS_HEARTBEAT") { config.redisHeartbeat = .milliseconds(Int(v * 1000)) }
+        if let v = try number(redisBackupTtl, "LIAPTUI_REDIS_BACKUP_TTL") { config.redisBackupTTL = .milliseconds(Int(v * 1000)) }
         if let v = value(clockStart, "LIAPTUI_CLOCK_START") {
             guard let date = ISO8601DateFormatter().date(from: v) else {
                 throw ValidationError("--clock-start must be an RFC 3339 time such as 2026-11-26T23:59:58Z")

@@ -98,7 +98,8 @@ import TestSupport
     }
 
     @Test func aBotTakesTheSeatAfterTheGracePeriodAndThePlayerCanReclaimIt() async throws {
-        let server = try await GameServerProcess(arguments: ["--reconnect-grace", "2"])
+        // Bots slow enough that the game is still on when Bob returns.
+        let server = try await GameServerProcess(arguments: ["--reconnect-grace", "2", "--bot-delay-ms", "100"])
         let alice = try await Players.createRoom(server, name: "Alice")
         let bob = try await Players.joinRoom(server, roomID: alice.roomID, name: "Bob")
         for slot in 3...4 { alice.client.send("add_bot", ["slot_id": JSON(slot)]) }

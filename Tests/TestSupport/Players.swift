@@ -46,11 +46,12 @@ public enum Players {
     }
 
     /// Plays legal moves (AutoPlayer) until `game_ended`, or until `stop` says so.
+    /// `actedOn`: the sequence of a state the caller already answered.
     @discardableResult
     public static func play(_ client: GameClient, timeout: Duration = .seconds(120), thinkTime: Duration = .zero,
-                            stop: (JSON) -> Bool = { _ in false }) async throws -> GameRecord {
+                            actedOn alreadyActedOn: Int = -1, stop: (JSON) -> Bool = { _ in false }) async throws -> GameRecord {
         var record = GameRecord()
-        var actedOn = -1
+        var actedOn = alreadyActedOn
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             guard let message = await client.next(timeout: .seconds(10)) else {

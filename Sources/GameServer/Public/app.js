@@ -15,6 +15,8 @@ const SESSION_KEY = "liaptui.session";
 const $ = (id) => document.getElementById(id);
 
 let lobbySocket = null;
+// A join_room to resend once the lobby reconnects to the room's own instance.
+let pendingJoin = null;
 let roomSocket = null;
 let reconnectTimer = null;
 let reconnectAttempts = 0;
@@ -74,7 +76,11 @@ function connectLobby() {
   if (lobbySocket) return;
   const socket = new WebSocket(wsURL("/ws/lobby"));
   lobbySocket = socket;
-  socket.onopen = () => { setStatus("online", true); send(socket, "request_room_list"); };
+  socket.onopen = () => {
+    setStatus("online", true);
+    send(socket, "request_room_list");
+    if (pendingJoin) { send(socket, "join_room", pendingJoin); pendingJoin = null; }
+  };
   socket.onmessage = (msg) => onLobbyMessage(JSON.parse(msg.data));
   socket.onclose = () => {
     if (lobbySocket !== socket) return;
@@ -96,8 +102,28 @@ function onLobbyMessage({ event, data }) {
       connectRoom();
       break;
     case "server_shutdown": banner(data.message); break;
-    case "error": toast(data.message); break;
+    case "error":
+      if (data.code === "room_on_other_instance" && data.instance_id && pendingJoin === null && lastJoin) {
+        // The room lives on another server: go there (the load balancer follows the cookie) and ask again.
+        stickTo(data.instance_id);
+        pendingJoin = lastJoin;
+        lastJoin = null;  // follow one redirect per click, never a loop
+        const old = lobbySocket;
+        lobbySocket = null;
+        if (old) old.close();
+        connectLobby();
+        break;
+      }
+      toast(data.message);
+      break;
   }
+}
+
+let lastJoin = null;
+
+/** The load balancer's stickiness cookie, set as the game server would. */
+function stickTo(instanceID) {
+  document.cookie = "LIAPTUI_INSTANCE=" + encodeURIComponent(instanceID) + "; Path=/; SameSite=Lax";
 }
 
 function renderRoomList(rooms) {
@@ -116,7 +142,8 @@ function renderRoomList(rooms) {
     join.onclick = () => {
       const name = $("player-name").value.trim();
       if (!name) { toast("Enter your name first."); $("player-name").focus(); return; }
-      send(lobbySocket, "join_room", { room_id: room.room_id, player_name: name });
+      lastJoin = { room_id: room.room_id, player_name: name };
+      send(lobbySocket, "join_room", lastJoin);
     };
     cell.append(join);
     row.append(cell);
@@ -213,6 +240,14 @@ function onRoomMessage({ event, data }) {
       break;
     case "error":
       if (data.code === "invalid_token" || data.code === "room_not_found") { leaveToLobby("That room is gone."); break; }
+      if (data.code === "room_on_other_instance" && data.instance_id) {
+        // Our game is on another server, or is being taken over after its server died:
+        // follow the cookie and try again (the socket's close handler reconnects with backoff).
+        stickTo(data.instance_id);
+        banner("Reconnecting to your game…");
+        if (roomSocket) roomSocket.close();
+        break;
+      }
       toast(data.message);
       break;
   }

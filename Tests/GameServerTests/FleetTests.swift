@@ -1,0 +1,168 @@
+import Foundation
+import JSONCore
+import LiapTuiClient
+import Testing
+import TestSupport
+
+/// Phases 2 and 3 of the deployment plan with the real parts: redis-server, two
+/// game servers and nginx with the shipped deploy/nginx/liaptui.conf.
+@Suite(.serialized) struct FleetTests {
+    static var repository: URL { AgentProcess.dashboards.deletingLastPathComponent() }
+
+    /// The shipped nginx site, pointed at the two test instances.
+    static func site(a: GameServerProcess, b: GameServerProcess) throws -> String {
+        try String(contentsOf: repository.appendingPathComponent("deploy/nginx/liaptui.conf"), encoding: .utf8)
+            .replacingOccurrences(of: "127.0.0.1:5050", with: "127.0.0.1:\(a.port)")
+            .replacingOccurrences(of: "127.0.0.1:5052", with: "127.0.0.1:\(b.port)")
+    }
+
+    static func cookie(_ instance: String) -> String { "LIAPTUI_INSTANCE=\(instance)" }
+
+    @Test func twoInstancesBehindNginxShareRoomsAndTakeOverGames() async throws {
+        let redis = try await RedisServerProcess()
+        let fleet = ["--redis-url", redis.url, "--redis-heartbeat", "0.5", "--bot-delay-ms", "100"]
+        let a = try await GameServerProcess(instanceID: "game-a", arguments: fleet)
+        let b = try await GameServerProcess(instanceID: "game-b", arguments: fleet)
+        let nginx = try await NginxProcess(site: try Self.site(a: a, b: b))
+
+        // New visitors are spread over both instances, each told its instance in the cookie.
+        var seen: [String] = []
+        for _ in 0..<6 {
+            let reply = try await HTTP.get(nginx.baseURL + "/api/health")
+            let id = try #require(reply.headers["x-instance-id"])
+            #expect(reply.headers["set-cookie"]?.contains(Self.cookie(id)) == true)
+            seen.append(id)
+        }
+        #expect(Set(seen) == ["game-a", "game-b"], "\(seen)")
+        // With the cookie, a visitor always returns to the same instance.
+        for id in ["game-a", "game-b"] {
+            for _ in 0..<4 {
+                let reply = try await HTTP.get(nginx.baseURL + "/api/health", headers: ["Cookie": Self.cookie(id)])
+                #expect(reply.headers["x-instance-id"] == id)
+            }
+        }
+
+        // Bea creates a room on game-b; a lobby on game-a lists it with its owner.
+        let lobbyB = try await GameClient.connect(url: nginx.wsURL("/ws/lobby"), cookie: Self.cookie("game-b"))
+        lobbyB.send("create_room", ["player_name": "Bea"])
+        let created = try await lobbyB.waitFor("room_created")
+        #expect(created["instance_id"]?.string == "game-b")
+        let roomID = try #require(created["room_id"]?.string)
+        let lobbyA = try await GameClient.connect(url: nginx.wsURL("/ws/lobby"), cookie: Self.cookie("game-a"))
+        try await lobbyA.waitFor("room_list_update", timeout: .seconds(20)) { list in
+            list["rooms"]?.array?.contains { $0["room_id"]?.string == roomID && $0["instance_id"]?.string == "game-b" } == true
+        }
+        // Joining it through game-a says where it is; with that cookie the join succeeds.
+        lobbyA.send("join_room", ["room_id": .string(roomID), "player_name": "Al"])
+        let elsewhere = try await lobbyA.waitFor("error") { $0["code"]?.string == "room_on_other_instance" }
+        #expect(elsewhere["instance_id"]?.string == "game-b")
+        lobbyA.close()
+        let lobbyB2 = try await GameClient.connect(url: nginx.wsURL("/ws/lobby"), cookie: Self.cookie("game-b"))
+        lobbyB2.send("join_room", ["room_id": .string(roomID), "player_name": "Al"])
+        let joined = try await lobbyB2.waitFor("room_joined")
+        #expect(joined["instance_id"]?.string == "game-b")
+        lobbyB.close()
+        lobbyB2.close()
+
+        // Both play on game-b until the first turn is done (a turn boundary: backed up).
+        let bea = try await Self.enter(nginx, roomID: roomID, token: created["token"]!.string!, instance: "game-b")
+        let al = try await Self.enter(nginx, roomID: roomID, token: joined["token"]!.string!, instance: "game-b")
+        for slot in 3...4 { bea.send("add_bot", ["slot_id": JSON(slot)]) }
+        try await bea.waitFor("room_update") { $0["occupied_slots"]?.int == 4 }
+        bea.send("start_game")
+        let firstTurnDone: @Sendable (JSON) -> Bool = { $0["phase"]?.string == "turn" && ($0["hand"]?.array?.count ?? 8) < 8 }
+        async let beaBefore = Players.play(bea, stop: firstTurnDone)
+        async let alBefore = Players.play(al, stop: firstTurnDone)
+        let (beaState, alState) = try await (beaBefore, alBefore)
+        let before = try #require(beaState.states.last)
+        _ = alState
+        try await Task.sleep(for: .milliseconds(500))  // the backup is written in the background
+
+        // game-b dies. Its players come back through nginx with their cookie, land on
+        // game-a, which takes the game over from Redis once game-b's heartbeat expires.
+        b.stop()
+        let (beaAgain, beaResumed) = try await Self.reconnect(nginx, roomID: roomID, token: created["token"]!.string!, instance: "game-b")
+        let (alAgain, alResumed) = try await Self.reconnect(nginx, roomID: roomID, token: joined["token"]!.string!, instance: "game-b")
+        #expect(beaResumed["my_name"]?.string == "Bea")
+        #expect(alResumed["my_name"]?.string == "Al")
+        #expect(beaResumed["round"] == before["round"])
+        #expect((beaResumed["hand"]?.array?.count ?? 8) <= (before["hand"]?.array?.count ?? 0))
+        let health = try JSONParser.parse(try await HTTP.get(a.baseURL + "/api/health/detailed").body)
+        #expect(health["game_stats"]?["active_games"]?.int == 1)
+        #expect(health["fleet"]?["redis"]?.string == "reachable")
+        let metrics = try await HTTP.get(a.baseURL + "/metrics").body
+        #expect(metrics.contains("liaptui_rooms_adopted_total 1"))
+
+        // The game goes on to its end on game-a.
+        var beaActed = -1, alActed = -1
+        if let move = AutoPlayer.move(for: beaResumed) { beaAgain.send(move.event, move.data); beaActed = beaResumed["sequence"]?.int ?? -1 }
+        if let move = AutoPlayer.move(for: alResumed) { alAgain.send(move.event, move.data); alActed = alResumed["sequence"]?.int ?? -1 }
+        async let beaRest = Players.play(beaAgain, timeout: .seconds(240), actedOn: beaActed)
+        async let alRest = Players.play(alAgain, timeout: .seconds(240), actedOn: alActed)
+        let (beaEnd, alEnd) = try await (beaRest, alRest)
+        #expect(beaEnd.ended != nil)
+        #expect(beaEnd.ended?["final_scores"] == alEnd.ended?["final_scores"])
+        await nginx.stop()
+    }
+
+    @Test func unreachableRedisLeavesTheInstanceServingItsOwnRooms() async throws {
+        let port = LoopbackPort.free()  // nothing listens here yet
+        let server = try await GameServerProcess(arguments: ["--redis-url", "redis://127.0.0.1:\(port)", "--redis-heartbeat", "0.3"])
+        let host = try await Players.createRoom(server, name: "Solo")
+        for slot in 2...4 { host.client.send("add_bot", ["slot_id": JSON(slot)]) }
+        try await host.client.waitFor("room_update") { $0["occupied_slots"]?.int == 4 }
+        host.client.send("start_game")
+        let game = try await Players.play(host.client)
+        #expect(game.ended != nil)
+        try await server.child.waitForOutput("redis unavailable")
+        let metrics = try await HTTP.get(server.baseURL + "/metrics").body
+        let errors = metrics.split(separator: "\n").first { $0.hasPrefix("liaptui_redis_errors_total ") }
+        #expect((errors.flatMap { Double($0.split(separator: " ")[1]) } ?? 0) > 0, "\(errors ?? "no counter")")
+        let health = try JSONParser.parse(try await HTTP.get(server.baseURL + "/api/health/detailed").body)
+        #expect(health["status"]?.string == "healthy")
+        #expect(health["fleet"]?["redis"]?.string == "unreachable")
+        // Redis arrives: the instance notices and publishes its rooms.
+        let redis = try await RedisServerProcess(port: port)
+        try await server.child.waitForOutput("redis reachable again")
+        #expect(try await eventually(timeout: .seconds(10)) {
+            let keys = Process()
+            keys.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
+            keys.arguments = ["-p", String(port), "EXISTS", "liaptui:instance:test-1"]
+            let pipe = Pipe()
+            keys.standardOutput = pipe
+            try keys.run()
+            keys.waitUntilExit()
+            return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).hasPrefix("1")
+        })
+        redis.stop()
+    }
+
+    static func enter(_ nginx: NginxProcess, roomID: String, token: String, instance: String) async throws -> GameClient {
+        let client = try await GameClient.connect(url: nginx.wsURL("/ws/\(roomID)"), cookie: cookie(instance))
+        client.send("client_ready", ["token": .string(token)])
+        try await client.waitFor("room_update")
+        return client
+    }
+
+    /// Reconnects as a browser would after its instance died: through nginx with
+    /// the old cookie, retrying while the room is still said to be elsewhere.
+    static func reconnect(_ nginx: NginxProcess, roomID: String, token: String, instance: String) async throws -> (GameClient, JSON) {
+        let deadline = ContinuousClock.now + .seconds(30)
+        var last = "nothing"
+        while ContinuousClock.now < deadline {
+            if let client = try? await GameClient.connect(url: nginx.wsURL("/ws/\(roomID)"), cookie: cookie(instance)) {
+                client.send("client_ready", ["token": .string(token)])
+                while let message = await client.next(timeout: .seconds(5)) {
+                    if message["event"]?.string == "phase_change", let state = message["data"] { return (client, state) }
+                    if message["event"]?.string == "error" {
+                        last = message.text
+                        break
+                    }
+                }
+                client.close()
+            }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        throw TestFailure("could not resume the game within 30 s; last: \(last)")
+    }
+}
