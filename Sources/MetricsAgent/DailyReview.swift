@@ -7,6 +7,8 @@ import MetricsSchema
 /// to the next deployment phase (or back down), with the evidence.
 public struct DailyReview: Sendable {
     public struct Cost: Sendable {
+        /// Instances costed: the phase's, or more if more reported metrics that day (the fleet).
+        public var instances: Int
         public var deploymentPerDay: Double
         public var transferGB: Double
         public var transfer: Double
@@ -58,26 +60,38 @@ public struct DailyReview: Sendable {
     }
 
     static func cost(day: Int64, figures: DayFigures, prices: Prices, in db: Database) throws -> Cost {
-        let phase = prices.phase(prices.currentPhase)!
-        let deployment = prices.hourly(phase) * 24
+        let planned = prices.phase(prices.currentPhase)!
+        // The fleet that ran is what it cost: instances that reported beyond the phase's count too.
+        func fleet(_ reporting: Int) -> Prices.Phase {
+            var phase = planned
+            guard reporting > phase.instances else { return phase }
+            if !phase.loadBalancer { phase.publicIPs = max(phase.publicIPs, reporting) }
+            phase.instances = reporting
+            return phase
+        }
+        func deployment(_ reporting: Int) -> Double { prices.hourly(fleet(reporting)) * 24 }
         let freePerDay = prices.freeGBPerMonth * 12 / 365
         func transfer(_ messages: Double) -> (gb: Double, cost: Double) {
             let gb = messages * prices.bytesPerMessage / 1e9
             return (gb, max(0, gb - freePerDay) * prices.transferPerGB)
         }
         let today = transfer(figures.messagesOut)
-        let dayCost = deployment + today.cost
+        let dayCost = deployment(figures.instances.count) + today.cost
         // Month to date: every day of the month so far costs the deployment, plus its traffic.
         let c = RFC3339.utcComponents(Date(timeIntervalSince1970: Double(day) / 1000))
         let monthStart = day - Int64(c.day - 1) * Store.day
-        let messagesByDay = try Row.fetchAll(db, sql: """
-            SELECT (ts / 86400000) * 86400000 AS d, SUM(messages_out) FROM samples WHERE ts >= ? AND ts < ? GROUP BY d
-            """, arguments: [monthStart, day]).reduce(into: [Int64: Double]()) { $0[$1[0]] = $1[1] ?? 0 }
+        let earlierDays = try Row.fetchAll(db, sql: """
+            SELECT (ts / 86400000) * 86400000 AS d, SUM(messages_out), COUNT(DISTINCT instance_id) FROM samples
+            WHERE ts >= ? AND ts < ? GROUP BY d
+            """, arguments: [monthStart, day]).reduce(into: [Int64: (messages: Double, instances: Int)]()) { $0[$1[0]] = ($1[1] ?? 0, $1[2]) }
         var monthToDate = dayCost
-        for d in stride(from: monthStart, to: day, by: Int(Store.day)) { monthToDate += deployment + transfer(messagesByDay[d] ?? 0).cost }
+        for d in stride(from: monthStart, to: day, by: Int(Store.day)) {
+            let earlier = earlierDays[d] ?? (0, 0)
+            monthToDate += deployment(earlier.instances) + transfer(earlier.messages).cost
+        }
         let daysInMonth = Self.daysInMonth(year: c.year, month: c.month)
         let projected = monthToDate / Double(c.day) * Double(daysInMonth)
-        return Cost(deploymentPerDay: deployment, transferGB: today.gb, transfer: today.cost, day: dayCost, monthToDate: monthToDate,
+        return Cost(instances: fleet(figures.instances.count).instances, deploymentPerDay: deployment(figures.instances.count), transferGB: today.gb, transfer: today.cost, day: dayCost, monthToDate: monthToDate,
                     projectedMonth: projected,
                     per1000Games: figures.gamesFinished > 0 ? dayCost / figures.gamesFinished * 1000 : nil,
                     perPlayerHour: figures.playerHours > 0 ? dayCost / figures.playerHours : nil)
@@ -212,7 +226,7 @@ extension DailyReview {
                 "cpu_avg": avg { $0.cpu?.avg }, "memory_avg": avg { $0.memory?.avg }, "player_hours": avg { $0.playerHours },
             ],
             "cost": [
-                "currency": .string(prices.currency), "deployment_per_day": JSON(cost.deploymentPerDay), "transfer_gb": JSON(cost.transferGB),
+                "currency": .string(prices.currency), "instances": JSON(cost.instances), "deployment_per_day": JSON(cost.deploymentPerDay), "transfer_gb": JSON(cost.transferGB),
                 "transfer": JSON(cost.transfer), "day": JSON(cost.day), "month_to_date": JSON(cost.monthToDate),
                 "projected_month": JSON(cost.projectedMonth), "per_1000_games": cost.per1000Games.map { JSON($0) } ?? .null,
                 "per_player_hour": cost.perPlayerHour.map { JSON($0) } ?? .null,
@@ -252,7 +266,10 @@ extension DailyReview {
         out += "- Data coverage: " + (f.coverage.isEmpty ? "none" : f.coverage.keys.sorted().map { "\($0) \(f.coverage[$0]!)/1440 min" }.joined(separator: ", "))
         out += "; restarts: \(f.restarts)\(f.resolution == "hour" ? " (hourly rollups: raw minutes are past retention)" : "")\n"
         out += "- Alerts fired: " + (f.alertsFired.isEmpty ? "none" : f.alertsFired.joined(separator: ", ")) + "\n\n"
-        out += "## Cost (phase \(prices.currentPhase))\n\n"
+        out += "## Cost (phase \(prices.currentPhase), \(c.instances) instance\(c.instances == 1 ? "" : "s"))\n\n"
+        if let phase = prices.phase(prices.currentPhase), c.instances > phase.instances {
+            out += "- \(c.instances) instances reported metrics, more than phase \(phase.number)'s \(phase.instances): the cost counts all of them (is `current_phase` in the prices file up to date?)\n"
+        }
         out += "- The day: \(money(c.day, cur)) (deployment \(money(c.deploymentPerDay, cur)), traffic \(fmt(c.transferGB)) GB \(money(c.transfer, cur)))\n"
         out += "- Month to date: \(money(c.monthToDate, cur)); projected month: \(money(c.projectedMonth, cur))\n"
         out += "- Per 1,000 games: \(c.per1000Games.map { money($0, cur) } ?? "–"); per player-hour: \(c.perPlayerHour.map { money($0, cur) } ?? "–")\n\n"

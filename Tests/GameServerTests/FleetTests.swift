@@ -137,6 +137,24 @@ import TestSupport
         redis.stop()
     }
 
+    @Test func oneAgentReadsEveryInstanceOfTheHost() async throws {
+        // Two instances on one host, each with its own log folder; one agent reads both.
+        let a = try await GameServerProcess(instanceID: "game-a")
+        let b = try await GameServerProcess(instanceID: "game-b")
+        let seated = try await Players.createRoom(b, name: "Bea")  // something to count on game-b
+        let agent = try await AgentProcess(logDirectories: [a.logDirectory, b.logDirectory],
+                                           database: TemporaryDirectory.make("fleet-agent").appendingPathComponent("m.sqlite"))
+        #expect(try await eventually(timeout: .seconds(30)) {
+            ["game-a", "game-b"].allSatisfy { ((try? agent.db.sampleTimestamps(instance: $0))?.count ?? 0) >= 2 }
+        })
+        let reply = try await HTTP.get(agent.baseURL + "/api/series?metric=players&from=now-10m&to=now&step=60s")
+        let series = try JSONParser.parse(reply.body)
+        #expect(Set(series["series"]?.array?.compactMap { $0["instance"]?.string } ?? []) == ["game-a", "game-b"])
+        #expect(series["fleet"]?.array?.isEmpty == false, "the fleet total is served with the instances")
+        _ = seated
+        await agent.stop()
+    }
+
     static func enter(_ nginx: NginxProcess, roomID: String, token: String, instance: String) async throws -> GameClient {
         let client = try await GameClient.connect(url: nginx.wsURL("/ws/\(roomID)"), cookie: cookie(instance))
         client.send("client_ready", ["token": .string(token)])

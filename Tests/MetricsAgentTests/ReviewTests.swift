@@ -66,15 +66,19 @@ import TestSupport
         #expect(abs(f.playerHours - (15 * 1439 + 113) / 60.0) < 1e-9)
         #expect(f.busiestHour?.start == d15 + 14 * 3_600_000, "the spike makes 14:00 the busiest hour")
         #expect(r.previous.peakPlayers?.value == 15)
-        // Cost: phase 1 is one t3.small (0.0208/h) and one public IPv4 (0.005/h).
-        let perDay = (0.0208 + 0.005) * 24
+        // Cost: phase 1 is one t3.small (0.0208/h) with a public IPv4 (0.005/h), but two instances
+        // reported (a and b): the review costs the fleet that ran, both of them.
+        let perDay = 2 * (0.0208 + 0.005) * 24
+        #expect(r.cost.instances == 2)
+        #expect(r.markdown.contains("2 instances reported metrics, more than phase 1's 1"))
+        #expect(r.json["cost"]?["instances"]?.int == 2)
         #expect(abs(r.cost.deploymentPerDay - perDay) < 1e-9)
         let gb = 1440 * 10_000 * 250 / 1e9                          // 3.6 GB, above the daily free 3.287 GB
         #expect(abs(r.cost.transferGB - gb) < 1e-9)
         #expect(abs(r.cost.transfer - (gb - 100 * 12 / 365.0) * 0.09) < 1e-9)
         let dayCost = perDay + (gb - 100 * 12 / 365.0) * 0.09
         #expect(abs(r.cost.day - dayCost) < 1e-9)
-        #expect(abs(r.cost.monthToDate - 15 * dayCost) < 1e-9, "every day of the month so far, same traffic")
+        #expect(abs(r.cost.monthToDate - 15 * dayCost) < 1e-9, "every day of the month so far, same fleet and traffic")
         #expect(abs(r.cost.projectedMonth - 15 * dayCost / 15 * 30) < 1e-9, "November has 30 days")
         #expect(abs(r.cost.per1000Games! - dayCost / 72 * 1000) < 1e-9)
         #expect(abs(r.cost.perPlayerHour! - dayCost / f.playerHours) < 1e-9)
