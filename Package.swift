@@ -100,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "liaptui-bench",
             dependencies: [
-                "GameEngine", "GameServer", "MetricsSchema",
+                "GameEngine", "GameServer", "MetricsSchema", "JSONCore", "LiapTuiClient", "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),

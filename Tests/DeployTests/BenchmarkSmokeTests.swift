@@ -21,6 +21,8 @@ import TestSupport
         (["alert-latency", "--samples", "1"], "median_ms="),
         (["server-load", "--bot-delay-ms", "5", "--", "--players", "4", "--humans-per-room", "1", "--ramp-up", "0",
           "--duration", "4", "--think-ms", "150", "--sample-interval", "1", "--settle", "1"], "action -> response (ms)"),
+        (["redis-backup", "--players", "4", "--seconds", "3"], "backup_cpu_us="),
+        (["failover", "--trials", "1", "--redis-heartbeat", "0.5"], "failover_seconds median="),
     ])
     func benchmarkRunsAndReports(arguments: [String], expected: String) async throws {
         let bench = ChildProcess("liaptui-bench", arguments, directory: Self.repository)

@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+
+/// The processes a benchmark starts: this package's release executables next to
+/// the tool, and redis-server. Each one is stopped when the benchmark ends.
+final class BenchProcess {
+    let process = Process()
+    private let pipe = Pipe()
+    private(set) var port = 0
+
+    static var binDirectory: URL { URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent() }
+
+    /// Starts a game-server on a free port in a fresh temporary folder and waits until it accepts connections.
+    static func gameServer(_ arguments: [String], directory: URL) throws -> BenchProcess {
+        let server = BenchProcess()
+        server.process.executableURL = binDirectory.appendingPathComponent("game-server")
+        server.process.arguments = ["--port", "0", "--log-dir", directory.appendingPathComponent("logs").path,
+                                    "--state-file", directory.appendingPathComponent("state.json").path, "--log-level", "notice"] + arguments
+        let line = try server.start(waitingFor: "accepting connections")
+        guard let range = line.range(of: "port=") else { throw ValidationError("no port in: \(line)") }
+        server.port = Int(line[range.upperBound...].prefix { $0.isNumber }) ?? 0
+        return server
+    }
+
+    /// Starts redis-server on a free loopback port, without persistence.
+    static func redis() throws -> BenchProcess {
+        let redis = BenchProcess()
+        redis.port = freePort()
+        redis.process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+        redis.process.arguments = ["--port", String(redis.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        _ = try redis.start(waitingFor: "Ready to accept connections")
+        return redis
+    }
+
+    private func start(waitingFor text: String) throws -> String {
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        var output = ""
+        let deadline = Date().addingTimeInterval(30)
+        while !output.contains(text) && Date() < deadline && process.isRunning {
+            output += String(decoding: pipe.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        guard let line = output.split(separator: "\n").first(where: { $0.contains(text) }) else {
+            throw ValidationError("\(process.executableURL?.lastPathComponent ?? "process") did not start: \(output.suffix(500))")
+        }
+        // Keep reading its log so a full pipe never blocks it.
+        pipe.fileHandleForReading.readabilityHandler = { _ = $0.availableData }
+        return String(line)
+    }
+
+    /// CPU seconds the process has used (user + system), from /proc.
+    var cpuSeconds: Double {
+        let stat = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8)) ?? ""
+        let fields = stat[(stat.lastIndex(of: ")").map { stat.index(after: $0) } ?? stat.startIndex)...].split(separator: " ")
+        let ticks = fields.count > 12 ? (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0) : 0
+        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    func kill() {
+        guard process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    deinit { kill() }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// A new, empty folder under the system's temporary directory.
+    static func temporaryDirectory(_ name: String) -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("liaptui-\(name)-\(UUID().uuidString.prefix(8))")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
