@@ -65,6 +65,8 @@ done
 rm -rf "${ROOT}${PREFIX:?}/share/liaptui/dashboards"
 cp -R dashboards "$ROOT$PREFIX/share/liaptui/dashboards"
 cp docs/*.md "$ROOT$PREFIX/share/doc/liaptui/"
+# For phases 2 and 3: the nginx site for two sticky instances (copy it to /etc/nginx/conf.d/ and edit the addresses).
+install -D -m 0644 deploy/nginx/liaptui.conf "$ROOT$PREFIX/share/liaptui/nginx/liaptui.conf"
 
 # Configuration the user edits is never overwritten: a newer default lands beside it as .dist.
 for file in alerts.yaml prices.yaml; do

@@ -44,6 +44,10 @@ actor Fleet {
     private(set) var liveInstances: Set<String> = []
     private var reachable = true
     private var pendingBackups: [String: Data] = [:]
+    /// The newest state queued per room: backups are handed over by separate tasks, which may arrive out of order.
+    private var newestSequence: [String: Int] = [:]
+    /// Rooms closed in the last minute, whose stragglers are dropped.
+    private var recentlyClosed: [String: ContinuousClock.Instant] = [:]
     private var flushing = false
 
     init(redis: RedisClient, instanceID: String, heartbeat: Duration, backupTTL: Duration, metrics: ServerMetrics, logger: Logger) {
@@ -127,6 +131,10 @@ actor Fleet {
 
     func roomClosed(_ id: String) async {
         pendingBackups[id] = nil
+        newestSequence[id] = nil
+        let now = ContinuousClock.now
+        recentlyClosed[id] = now
+        recentlyClosed = recentlyClosed.filter { now - $0.value < .seconds(60) }
         do {
             try check(try await redis.pipeline([["DEL", Self.prefix + "room:" + id, Self.prefix + "game:" + id]]))
         } catch {
@@ -136,6 +144,9 @@ actor Fleet {
 
     /// Queues the room's state to be written; the latest state wins, written in the background.
     func backup(_ snapshot: RoomSnapshot) {
+        guard recentlyClosed[snapshot.id] == nil else { return }  // a late backup must not bring a closed room back
+        if let newest = newestSequence[snapshot.id], newest >= snapshot.sequence { return }
+        newestSequence[snapshot.id] = snapshot.sequence
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         guard let room = try? encoder.encode(snapshot) else { return }

@@ -44,7 +44,7 @@ public struct LoadRunner: Sendable {
                     nextSample = clock.now + plan.sampleInterval
                     let sample = await probe?.sample(at: seconds())
                     if let sample { samples.append(sample) }
-                    progress(LoadProgress(seconds: seconds(), counters: stats.snapshot, actionLatency: stats.actionLatency,
+                    progress(LoadProgress(seconds: seconds(), counters: stats.snapshot, actionLatency: stats.takeIntervalActionLatency(),
                                           server: sample))
                 }
                 return samples
@@ -228,12 +228,13 @@ public struct LoadRunner: Sendable {
 public struct LoadProgress: Sendable {
     public let seconds: Double
     let counters: LoadStats.Counters
+    /// Since the previous progress line.
     public let actionLatency: LatencySummary
     public let server: ServerSample?
 
     public var line: String {
         var line = "t=\(Int(seconds))s open=\(counters.open) games_completed=\(counters.gamesCompleted) actions=\(counters.actions)"
-        line += " p99_ms=\(LatencySummary.round(actionLatency.p99)) errors=\(counters.serverErrors.values.reduce(0, +) + counters.clientErrors.values.reduce(0, +))"
+        line += " interval_p99_ms=\(LatencySummary.round(actionLatency.p99)) errors=\(counters.serverErrors.values.reduce(0, +) + counters.clientErrors.values.reduce(0, +))"
         if let server { line += " server_rss_mb=\(server.rssMB) server_rooms=\(server.rooms) server_connections=\(server.connections)" }
         return line
     }

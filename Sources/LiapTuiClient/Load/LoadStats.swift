@@ -23,6 +23,8 @@ public final class LoadStats: Sendable {
     let counters = Mutex(Counters())
     /// Microseconds from sending a move to the server's answer (the next state or an error).
     private let actionLatencies = Mutex<[UInt32]>([])
+    /// Where the latencies since the last progress line start.
+    private let intervalStart = Mutex(0)
     /// Microseconds from opening the lobby to being seated in the room.
     private let joinLatencies = Mutex<[UInt32]>([])
 
@@ -51,6 +53,17 @@ public final class LoadStats: Sendable {
 
     var openNow: Int { counters.withLock { $0.open } }
     var actionLatency: LatencySummary { LatencySummary(actionLatencies.withLock { $0 }) }
+    /// The action latencies since the previous call: progress lines sort only these, so a
+    /// long run's progress never stalls the players' messages (sorting all of them did).
+    func takeIntervalActionLatency() -> LatencySummary {
+        let recent = actionLatencies.withLock { all in
+            intervalStart.withLock { start in
+                defer { start = all.count }
+                return Array(all[min(start, all.count)...])
+            }
+        }
+        return LatencySummary(recent)
+    }
     var joinLatency: LatencySummary { LatencySummary(joinLatencies.withLock { $0 }) }
     var snapshot: Counters { counters.withLock { $0 } }
 }
