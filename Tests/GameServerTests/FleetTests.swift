@@ -18,12 +18,25 @@ import TestSupport
 
     static func cookie(_ instance: String) -> String { "LIAPTUI_INSTANCE=\(instance)" }
 
+    /// Redis, game-a and game-b sharing it, and nginx in front of both.
+    struct Fleet {
+        let redis: RedisServerProcess
+        let a: GameServerProcess
+        let b: GameServerProcess
+        let nginx: NginxProcess
+
+        static func start() async throws -> Fleet {
+            let redis = try await RedisServerProcess()
+            let fleet = ["--redis-url", redis.url, "--redis-heartbeat", "0.5", "--bot-delay-ms", "100"]
+            let a = try await GameServerProcess(instanceID: "game-a", arguments: fleet)
+            let b = try await GameServerProcess(instanceID: "game-b", arguments: fleet)
+            return Fleet(redis: redis, a: a, b: b, nginx: try await NginxProcess(site: try FleetTests.site(a: a, b: b)))
+        }
+    }
+
     @Test func twoInstancesBehindNginxShareRoomsAndTakeOverGames() async throws {
-        let redis = try await RedisServerProcess()
-        let fleet = ["--redis-url", redis.url, "--redis-heartbeat", "0.5", "--bot-delay-ms", "100"]
-        let a = try await GameServerProcess(instanceID: "game-a", arguments: fleet)
-        let b = try await GameServerProcess(instanceID: "game-b", arguments: fleet)
-        let nginx = try await NginxProcess(site: try Self.site(a: a, b: b))
+        let fleet = try await Fleet.start()
+        let (a, b, nginx) = (fleet.a, fleet.b, fleet.nginx)
 
         // New visitors are spread over both instances, each told its instance in the cookie.
         var seen: [String] = []
@@ -103,6 +116,24 @@ import TestSupport
         #expect(beaEnd.ended != nil)
         #expect(beaEnd.ended?["final_scores"] == alEnd.ended?["final_scores"])
         await nginx.stop()
+    }
+
+    @Test func theBrowserFollowsARoomToItsInstance() async throws {
+        let fleet = try await Fleet.start()
+        // Bea's room is on game-b; the browser's lobby is on game-a.
+        let lobby = try await GameClient.connect(url: fleet.nginx.wsURL("/ws/lobby"), cookie: Self.cookie("game-b"))
+        lobby.send("create_room", ["player_name": "Bea"])
+        let created = try await lobby.waitFor("room_created")
+        lobby.close()
+        let roomID = try #require(created["room_id"]?.string)
+        let bea = try await Self.enter(fleet.nginx, roomID: roomID, token: created["token"]!.string!, instance: "game-b")
+        let (status, output) = try await BrowserScript.run("join_elsewhere.py", [fleet.nginx.baseURL + "/", roomID, "game-a", "game-b"])
+        #expect(status == 0, "\(output.suffix(3000))")
+        #expect(output.contains("seated on: game-b"))
+        try await bea.waitFor("room_update", timeout: .seconds(20)) { update in
+            update["players"]?.array?.contains { $0["name"]?.string == "Cy" } == true
+        }
+        await fleet.nginx.stop()
     }
 
     @Test func unreachableRedisLeavesTheInstanceServingItsOwnRooms() async throws {
