@@ -52,5 +52,10 @@ public final class NginxProcess: @unchecked Sendable {
         child.stop()
     }
 
-    deinit { if child.isRunning { child.signal(SIGTERM) } }
+    /// SIGTERM, and a moment for the master to stop its workers: killed outright, it would leave them running.
+    deinit {
+        guard child.isRunning else { return }
+        child.signal(SIGTERM)
+        for _ in 0..<200 where child.isRunning { usleep(10_000) }
+    }
 }
