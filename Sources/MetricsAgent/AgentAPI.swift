@@ -122,11 +122,14 @@ struct AgentAPI: Sendable {
     func review(_ params: Parameters) throws -> JSON {
         guard let prices = app.config.prices else { throw BadRequest(message: "no prices file: start the agent with --prices (config/prices.yaml)") }
         let day = try ReviewDate.parse(params.get("date"))
-        var json = try DailyReview.make(day: day, store: app.store, prices: prices).json
-        if case .object(var fields) = json {
-            fields["markdown"] = .string(try DailyReview.make(day: day, store: app.store, prices: prices).markdown)
-            json = .object(fields)
+        let review: DailyReview
+        switch params.get("period") ?? "day" {
+        case "day": review = try DailyReview.make(day: day, store: app.store, prices: prices)
+        case "week": review = try DailyReview.makeWeek(endingOn: day, store: app.store, prices: prices)
+        case let other: throw BadRequest(message: "period must be day or week, not '\(other.prefix(20))'")
         }
+        var json = review.json
+        json["markdown"] = .string(review.markdown)
         return json
     }
 

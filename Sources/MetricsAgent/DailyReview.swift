@@ -59,6 +59,39 @@ public struct DailyReview: Sendable {
         }
     }
 
+    /// The review of the seven UTC days ending with `day`, compared with the seven before;
+    /// the cost is the week's, and the triggers and recommendation are those of its last day.
+    public static func makeWeek(endingOn day: Int64, store: Store, prices: Prices) throws -> DailyReview {
+        var review = try make(day: day, store: store, prices: prices)
+        try store.pool.read { db in
+            let start = day - 6 * Store.day
+            review.figures = try DayFigures.load(day: start, days: 7, in: db)
+            review.previous = try DayFigures.load(day: start - 7 * Store.day, days: 7, in: db)
+            review.week = []
+            var cost = review.cost
+            cost.day = 0
+            cost.deploymentPerDay = 0
+            cost.transfer = 0
+            cost.transferGB = 0
+            cost.instances = 0
+            for offset in 0..<7 {
+                let d = start + Int64(offset) * Store.day
+                let daily = try Self.cost(day: d, figures: try DayFigures.load(day: d, in: db), prices: prices, in: db)
+                cost.day += daily.day
+                cost.deploymentPerDay += daily.deploymentPerDay / 7
+                cost.transfer += daily.transfer
+                cost.transferGB += daily.transferGB
+                cost.instances = max(cost.instances, daily.instances)
+            }
+            cost.per1000Games = review.figures.gamesFinished > 0 ? cost.day / review.figures.gamesFinished * 1000 : nil
+            cost.perPlayerHour = review.figures.playerHours > 0 ? cost.day / review.figures.playerHours : nil
+            review.cost = cost
+        }
+        return review
+    }
+
+    var isWeek: Bool { figures.days == 7 }
+
     static func cost(day: Int64, figures: DayFigures, prices: Prices, in db: Database) throws -> Cost {
         let planned = prices.phase(prices.currentPhase)!
         // The fleet that ran is what it cost: instances that reported beyond the phase's count too.
@@ -216,7 +249,32 @@ extension DailyReview {
             let values = present.compactMap(value)
             return values.isEmpty ? .null : JSON(values.reduce(0, +) / Double(values.count))
         }
+        if isWeek {
+            var week = day(figures)
+            week["date"] = nil
+            week["from"] = .string(Self.date(figures.day))
+            week["to"] = .string(Self.date(figures.day + 6 * Store.day))
+            var before = day(previous)
+            before["date"] = nil
+            before["from"] = .string(Self.date(previous.day))
+            return [
+                "period": "week", "week": week, "previous_week": before,
+                "cost": [
+                    "currency": .string(prices.currency), "instances": JSON(cost.instances), "week": JSON(cost.day),
+                    "transfer_gb": JSON(cost.transferGB), "transfer": JSON(cost.transfer), "month_to_date": JSON(cost.monthToDate),
+                    "projected_month": JSON(cost.projectedMonth), "per_1000_games": cost.per1000Games.map { JSON($0) } ?? .null,
+                    "per_player_hour": cost.perPlayerHour.map { JSON($0) } ?? .null, "phase": JSON(prices.currentPhase),
+                ],
+                "triggers": .array(triggers.map { ["name": .string($0.name), "fired": .bool($0.fired), "evidence": JSON($0.evidence)] }),
+                "recommendation": [
+                    "action": .string(recommendation.action), "target": .string(recommendation.target),
+                    "monthly_cost": JSON(recommendation.monthlyCost), "current_monthly_cost": JSON(recommendation.currentMonthlyCost),
+                    "reasons": JSON(recommendation.reasons),
+                ],
+            ]
+        }
         return [
+            "period": "day",
             "day": day(figures),
             "previous_day": day(previous),
             "seven_day_average": [
@@ -241,8 +299,9 @@ extension DailyReview {
         ]
     }
 
-    /// "12 (yesterday 10, 7-day avg 9.5)"
+    /// "12 (day before 10, 7-day avg 9.5)"; a week: "84 (week before 70)".
     func compared(_ value: Double?, _ previous: Double?, _ week: (DayFigures) -> Double?) -> String {
+        if isWeek { return "\(value.map(fmt) ?? "–") (week before \(previous.map(fmt) ?? "–"))" }
         let present = self.week.filter(\.hasData).compactMap(week)
         let avg = present.isEmpty ? nil : present.reduce(0, +) / Double(present.count)
         return "\(value.map(fmt) ?? "–") (day before \(previous.map(fmt) ?? "–"), 7-day avg \(avg.map(fmt) ?? "–"))"
@@ -250,27 +309,31 @@ extension DailyReview {
 
     public var markdown: String {
         let f = figures, c = cost, cur = prices.currency
-        var out = "# Liap Tui daily review: \(Self.date(f.day))\n\n"
-        if !f.hasData { out += "**No metrics for this day.** Figures below are zero and costs assume the deployment ran.\n\n" }
+        let span = isWeek ? "week" : "day"
+        var out = isWeek ? "# Liap Tui weekly review: \(Self.date(f.day)) to \(Self.date(f.day + 6 * Store.day))\n\n"
+                         : "# Liap Tui daily review: \(Self.date(f.day))\n\n"
+        if !f.hasData { out += "**No metrics for this \(span).** Figures below are zero and costs assume the deployment ran.\n\n" }
+        // A week's peaks need their day.
+        let at = { (ms: Int64) in self.isWeek ? "\(Self.date(ms)) \(Self.time(ms))" : Self.time(ms) }
         out += "## Usage\n\n"
-        out += "- Peak players: \(compared(f.peakPlayers?.value, previous.peakPlayers?.value) { $0.peakPlayers?.value })\(f.peakPlayers.map { " at \(Self.time($0.time))" } ?? "")\n"
-        out += "- Peak connections: \(compared(f.peakConnections?.value, previous.peakConnections?.value) { $0.peakConnections?.value })\(f.peakConnections.map { " at \(Self.time($0.time))" } ?? "")\n"
+        out += "- Peak players: \(compared(f.peakPlayers?.value, previous.peakPlayers?.value) { $0.peakPlayers?.value })\(f.peakPlayers.map { " at \(at($0.time))" } ?? "")\n"
+        out += "- Peak connections: \(compared(f.peakConnections?.value, previous.peakConnections?.value) { $0.peakConnections?.value })\(f.peakConnections.map { " at \(at($0.time))" } ?? "")\n"
         out += "- Peak rooms / games: \(f.peakRooms.map { fmt($0.value) } ?? "–") / \(f.peakGames.map { fmt($0.value) } ?? "–")\n"
         out += "- Games started / finished: \(fmt(f.gamesStarted)) / \(compared(f.gamesFinished, previous.gamesFinished) { $0.gamesFinished })\n"
-        if let b = f.busiestHour { out += "- Busiest hour: \(Self.time(b.start)) (\(fmt(b.players)) players on average, \(fmt(b.games)) games started)\n" }
+        if let b = f.busiestHour { out += "- Busiest hour: \(at(b.start)) (\(fmt(b.players)) players on average, \(fmt(b.games)) games started)\n" }
         out += "- Player-hours: \(fmt(f.playerHours))\n\n## Load\n\n"
         if let cpu = f.cpu { out += "- CPU: avg \(compared(cpu.avg, previous.cpu?.avg) { $0.cpu?.avg })%, p95 \(fmt(cpu.p95))%, max \(fmt(cpu.max))%\n" }
         if let m = f.memory { out += "- Memory: avg \(compared(m.avg, previous.memory?.avg) { $0.memory?.avg })%, p95 \(fmt(m.p95))%, max \(fmt(m.max))%\n" }
         if let l = f.latencyP95 { out += "- Action latency p95: \(fmt(l)) ms\n" }
         if let a = f.minutesAboveCPU, let b = f.minutesAboveMemory { out += "- Minutes above the alert thresholds: CPU > 80% \(a), memory > 85% \(b)\n" }
-        out += "- Data coverage: " + (f.coverage.isEmpty ? "none" : f.coverage.keys.sorted().map { "\($0) \(f.coverage[$0]!)/1440 min" }.joined(separator: ", "))
+        out += "- Data coverage: " + (f.coverage.isEmpty ? "none" : f.coverage.keys.sorted().map { "\($0) \(f.coverage[$0]!)/\(1440 * f.days) min" }.joined(separator: ", "))
         out += "; restarts: \(f.restarts)\(f.resolution == "hour" ? " (hourly rollups: raw minutes are past retention)" : "")\n"
         out += "- Alerts fired: " + (f.alertsFired.isEmpty ? "none" : f.alertsFired.joined(separator: ", ")) + "\n\n"
         out += "## Cost (phase \(prices.currentPhase), \(c.instances) instance\(c.instances == 1 ? "" : "s"))\n\n"
         if let phase = prices.phase(prices.currentPhase), c.instances > phase.instances {
             out += "- \(c.instances) instances reported metrics, more than phase \(phase.number)'s \(phase.instances): the cost counts all of them (is `current_phase` in the prices file up to date?)\n"
         }
-        out += "- The day: \(money(c.day, cur)) (deployment \(money(c.deploymentPerDay, cur)), traffic \(fmt(c.transferGB)) GB \(money(c.transfer, cur)))\n"
+        out += "- The \(span): \(money(c.day, cur)) (deployment \(money(c.deploymentPerDay * Double(f.days), cur)), traffic \(fmt(c.transferGB)) GB \(money(c.transfer, cur)))\n"
         out += "- Month to date: \(money(c.monthToDate, cur)); projected month: \(money(c.projectedMonth, cur))\n"
         out += "- Per 1,000 games: \(c.per1000Games.map { money($0, cur) } ?? "–"); per player-hour: \(c.perPlayerHour.map { money($0, cur) } ?? "–")\n\n"
         out += "## Recommendation: \(recommendation.action) — \(recommendation.target)\n\n"

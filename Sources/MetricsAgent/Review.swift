@@ -11,6 +11,8 @@ public struct DayFigures: Sendable {
     }
 
     public var day: Int64
+    /// The span: 1 for a day, 7 for a week starting at `day`.
+    public var days = 1
     /// "minute" from the raw samples; "hour" from the 1-hour rollups once raw minutes are pruned (peaks are then upper bounds).
     public var resolution = "minute"
     public var instances: [String] = []
@@ -46,9 +48,10 @@ extension DayFigures {
                           "cpu_percent", "memory_percent", "latency_p95_ms", "messages_out"]
 
     /// The figures of the UTC day starting at `day` (ms).
-    public static func load(day: Int64, in db: Database) throws -> DayFigures {
+    public static func load(day: Int64, days: Int = 1, in db: Database) throws -> DayFigures {
         var f = DayFigures(day: day)
-        let end = day + Store.day
+        f.days = days
+        let end = day + Int64(days) * Store.day
         let rows = try Row.fetchAll(db, sql: "SELECT instance_id, ts, \(columns.joined(separator: ", ")) FROM samples WHERE ts >= ? AND ts < ? ORDER BY ts",
                                     arguments: [day, end])
         if rows.isEmpty {
@@ -139,7 +142,7 @@ extension DayFigures {
                    cpu_percent_sum, cpu_percent_count, cpu_percent_p95, cpu_percent_max,
                    memory_percent_sum, memory_percent_count, memory_percent_p95, memory_percent_max, latency_p95_ms_p95
             FROM rollup_1h WHERE bucket >= ? AND bucket < ? ORDER BY bucket
-            """, arguments: [f.day, f.day + Store.day])
+            """, arguments: [f.day, f.day + Int64(f.days) * Store.day])
         guard !rows.isEmpty else { return }
         var fleet: [Int64: (c: Double, p: Double, r: Double, g: Double, avgPlayers: Double, games: Double)] = [:]
         var cpuSum = 0.0, cpuCount = 0.0, cpuP95 = 0.0, cpuMax = 0.0, memSum = 0.0, memCount = 0.0, memP95 = 0.0, memMax = 0.0, lat = 0.0

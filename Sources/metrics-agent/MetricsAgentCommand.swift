@@ -361,10 +361,11 @@ struct SilenceCommand: AsyncParsableCommand {
 
 struct Review: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The daily cost and peak-usage review of a UTC day: peaks, cost, and whether to change the deployment.")
+        abstract: "The cost and peak-usage review of a UTC day (or, with --week, of seven days): peaks, cost, and whether to change the deployment.")
 
     @OptionGroup var common: CommonOptions
     @Option(help: "The day, YYYY-MM-DD (default yesterday, UTC).") var date: String?
+    @Flag(help: "Review the seven days ending with --date instead, compared with the seven before.") var week = false
     @Option(help: "markdown, json or html.") var format: String = "markdown"
     @Option(help: "Prices file. [METRICS_AGENT_PRICES]") var prices: String?
 
@@ -375,7 +376,9 @@ struct Review: AsyncParsableCommand {
         let day: Int64
         do { day = try ReviewDate.parse(date) } catch { throw ValidationError("--date: \(error)") }
         guard FileManager.default.fileExists(atPath: config.databasePath) else { throw ValidationError("no database at \(config.databasePath)") }
-        let review = try DailyReview.make(day: day, store: try Store(path: config.databasePath, readonly: true), prices: prices)
+        let store = try Store(path: config.databasePath, readonly: true)
+        let review = week ? try DailyReview.makeWeek(endingOn: day, store: store, prices: prices)
+                          : try DailyReview.make(day: day, store: store, prices: prices)
         switch format {
         case "json": print(review.json.prettyText, terminator: "")
         case "html": print(review.html, terminator: "")

@@ -49,11 +49,19 @@ import TestSupport
         }
     }
 
-    @Test func aMonthWithKnownPeaksAndCostsGivesTheExactFigures() throws {
+    static let d15 = november1 + 14 * day
+
+    /// The review of day 15 of the generated month, or of the week ending with it.
+    func reviewOfTheMonth(week: Bool) throws -> DailyReview {
         let store = try store(), prices = try prices()
         try month(store)
-        let d15 = Self.november1 + 14 * Self.day
-        let r = try DailyReview.make(day: d15, store: store, prices: prices)
+        return week ? try DailyReview.makeWeek(endingOn: Self.d15, store: store, prices: prices)
+                    : try DailyReview.make(day: Self.d15, store: store, prices: prices)
+    }
+
+    @Test func aMonthWithKnownPeaksAndCostsGivesTheExactFigures() throws {
+        let d15 = Self.d15
+        let r = try reviewOfTheMonth(week: false)
         let f = r.figures
         #expect(f.peakPlayers == DayFigures.Peak(value: 113, time: d15 + 847 * 60_000))
         #expect(f.peakConnections?.value == 102)  // 93 + 2 + 7
@@ -87,6 +95,30 @@ import TestSupport
         #expect(r.recommendation.action == "stay")
         #expect(r.markdown.contains("Peak players: 113"))
         #expect(r.json["day"]?["peak_players"]?["value"]?.number == 113)
+    }
+
+    @Test func aWeekOfTheMonthComparedWithTheWeekBefore() throws {
+        let d15 = Self.d15
+        let r = try reviewOfTheMonth(week: true)
+        let f = r.figures
+        #expect(f.day == Self.november1 + 8 * Self.day && f.days == 7)
+        #expect(f.peakPlayers == DayFigures.Peak(value: 113, time: d15 + 847 * 60_000), "the week's peak is day 15's")
+        #expect(f.gamesFinished == 7 * 72)
+        #expect(f.coverage == ["a": 7 * 1440, "b": 7 * 1440])
+        #expect(f.minutesAboveCPU == 60)
+        #expect(r.previous.day == Self.november1 + Self.day && r.previous.gamesFinished == 7 * 72)
+        #expect(r.previous.peakPlayers?.value == 15)
+        // The week costs its seven days: two instances each day, the same traffic.
+        let dayCost = 2 * (0.0208 + 0.005) * 24 + (1440 * 10_000 * 250 / 1e9 - 100 * 12 / 365.0) * 0.09
+        #expect(abs(r.cost.day - 7 * dayCost) < 1e-9)
+        #expect(abs(r.cost.per1000Games! - 7 * dayCost / (7 * 72) * 1000) < 1e-9)
+        #expect(r.markdown.hasPrefix("# Liap Tui weekly review: 2026-11-09 to 2026-11-15"))
+        #expect(r.markdown.contains("Peak players: 113 (week before 15) at 2026-11-15 14:07 UTC"))
+        #expect(r.markdown.contains("a 10080/10080 min"))
+        #expect(r.markdown.contains("- The week: "))
+        #expect(r.json["period"]?.string == "week")
+        #expect(r.json["week"]?["from"]?.string == "2026-11-09")
+        #expect(r.json["cost"]?["week"]?.number.map { abs($0 - 7 * dayCost) < 1e-9 } == true)
     }
 
     @Test func aDayWithGaps() throws {
@@ -170,6 +202,11 @@ import TestSupport
         agent = try await AgentProcess(logDirectory: logs, database: dir.appendingPathComponent("m.sqlite"), arguments: args)
         try await Task.sleep(for: .seconds(3))
         #expect(chat.received.count == 1, "not posted again after the restart")
+        // The same reviews through the API, by day and by week.
+        let weekly = try await HTTP.get(agent.baseURL + "/api/review?period=week")
+        #expect(weekly.status == 200)
+        #expect(try JSONParser.parse(weekly.body)["markdown"]?.string?.hasPrefix("# Liap Tui weekly review") == true)
+        #expect(try await HTTP.get(agent.baseURL + "/api/review?period=month").status == 400)
         await agent.stop()
         // The CLI prints the same review in each format.
         for format in ["markdown", "json", "html"] {
@@ -178,5 +215,9 @@ import TestSupport
             #expect(await cli.wait() == 0)
             #expect(cli.log.contains(format == "json" ? "\"recommendation\"" : "Recommendation"))
         }
+        let weekCLI = ChildProcess("metrics-agent", ["review", "--week", "--db", dir.appendingPathComponent("m.sqlite").path, "--prices", prices])
+        try weekCLI.start()
+        #expect(await weekCLI.wait() == 0)
+        #expect(weekCLI.log.contains("# Liap Tui weekly review: "), "\(weekCLI.log.prefix(500))")
     }
 }
