@@ -31,6 +31,8 @@ let package = Package(
         // 10,000-game property test takes seconds instead of minutes.
         .target(name: "GameEngine", swiftSettings: [.unsafeFlags(["-O"])]),
         .target(name: "JSONCore"),
+        // The flag-or-environment rule every executable follows.
+        .target(name: "CommandSupport", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // No Swift Redis package is available here: a small RESP client on SwiftNIO.
         .target(
             name: "RedisClient",
@@ -62,11 +64,11 @@ let package = Package(
             ]),
         .executableTarget(
             name: "liaptui-load",
-            dependencies: ["LiapTuiClient", "JSONCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            dependencies: ["LiapTuiClient", "JSONCore", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "game-server",
-            dependencies: ["GameServer", "RedisClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["GameServer", "RedisClient", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(
             name: "Alerting",
             dependencies: [
@@ -96,7 +98,7 @@ let package = Package(
             resources: [.copy("Public")]),
         .executableTarget(
             name: "metrics-agent",
-            dependencies: ["MetricsAgent", "Alerting", "MetricsSchema", "JSONCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["MetricsAgent", "Alerting", "MetricsSchema", "JSONCore", "CommandSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "liaptui-bench",
             dependencies: [

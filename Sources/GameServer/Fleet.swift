@@ -59,7 +59,14 @@ actor Fleet {
         self.logger = logger
     }
 
-    var isReachable: Bool { reachable }
+    /// The `fleet` section of the detailed health.
+    var status: JSON {
+        [
+            "redis": .string(reachable ? "reachable" : "unreachable"),
+            "instances": JSON(liveInstances.sorted()),
+            "other_instances_rooms": JSON(remoteRooms.count),
+        ]
+    }
     private var entryTTL: String { String(Int(heartbeat.seconds * 3000)) }
 
     // MARK: - Heartbeat

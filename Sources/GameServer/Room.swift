@@ -339,7 +339,7 @@ actor Room {
         game = current
         sequence += 1
         publish(events)
-        if events.contains(where: \.isBoundary) { backUp() }
+        if env.fleet != nil, events.contains(where: \.isBoundary) { backUp() }
     }
 
     /// Saves the room to the fleet's store, so another instance can take the game over.

@@ -148,14 +148,7 @@ public actor RoomDirectory {
     func leaveFleet() async { await fleet?.leave() }
 
     /// The fleet section of the detailed health; nil when running alone.
-    func fleetStatus() async -> JSON? {
-        guard let fleet else { return nil }
-        return [
-            "redis": .string(await fleet.isReachable ? "reachable" : "unreachable"),
-            "instances": JSON(await fleet.liveInstances.sorted()),
-            "other_instances_rooms": JSON(await fleet.remoteRooms.count),
-        ]
-    }
+    func fleetStatus() async -> JSON? { await fleet?.status }
 
     // MARK: - Room reports
 

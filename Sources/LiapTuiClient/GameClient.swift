@@ -154,16 +154,20 @@ public final class GameClient: Sendable {
     public func waitFor(_ event: String, timeout: Duration = .seconds(10),
                         where condition: (JSON) -> Bool = { _ in true }) async throws -> JSON {
         let deadline = ContinuousClock.now + timeout
-        var passedOver: [String] = []  // what came instead, for the error
+        // What came instead, for the error: a count and the last three, written out only if it fails.
+        var passedOver = 0
+        var lastPassedOver: [JSON] = []
         while true {
             // Past the deadline, what already arrived still counts: on a busy machine this
             // task may run late, and the message it waits for may be queued by then.
             let remaining = deadline - .now
             guard let message = remaining > .zero ? await next(timeout: remaining) : inbox.poll() else { break }
             if message["event"]?.string == event, let data = message["data"], condition(data) { return data }
-            passedOver.append(String(message.text.prefix(300)))
+            passedOver += 1
+            lastPassedOver = Array((lastPassedOver + [message]).suffix(3))
         }
-        let seen = passedOver.isEmpty ? "nothing else arrived" : "\(passedOver.count) other messages, the last: \(passedOver.suffix(3).joined(separator: " "))"
+        let seen = passedOver == 0 ? "nothing else arrived"
+            : "\(passedOver) other messages, the last: \(lastPassedOver.map { String($0.text.prefix(300)) }.joined(separator: " "))"
         if isClosed { throw ClientError.closed("while waiting for '\(event)' (code \(closeCode.map(String.init) ?? "none")); \(seen)") }
         throw ClientError.timeout("waiting for '\(event)'; \(seen)")
     }

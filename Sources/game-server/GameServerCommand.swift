@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 import Foundation
 import GameServer
 import RedisClient
@@ -44,14 +45,8 @@ struct GameServerCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error (default info). [LIAPTUI_LOG_LEVEL]") var logLevel: String?
 
     func run() async throws {
-        let env = ProcessInfo.processInfo.environment
-        func value(_ flag: String?, _ name: String) -> String? { flag ?? env[name].flatMap { $0.isEmpty ? nil : $0 } }
-        func number(_ flag: Double?, _ name: String) throws -> Double? {
-            if let flag { return flag }
-            guard let text = value(nil, name) else { return nil }
-            guard let n = Double(text) else { throw ValidationError("\(name) must be a number, not '\(text)'") }
-            return n
-        }
+        let options = FlagOrEnvironment()
+        let value = options.value, number = options.number
 
         var config = ServerConfig()
         if let v = value(host, "LIAPTUI_HOST") { config.host = v }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LiapTuiClient
 
 /// The processes a benchmark starts: this package's release executables next to
 /// the tool, and redis-server. Each one is stopped when the benchmark ends.
@@ -25,7 +26,7 @@ final class BenchProcess {
     /// Starts redis-server on a free loopback port, without persistence.
     static func redis() throws -> BenchProcess {
         let redis = BenchProcess()
-        redis.port = freePort()
+        redis.port = LoopbackPort.free()
         redis.process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
         redis.process.arguments = ["--port", String(redis.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         _ = try redis.start(waitingFor: "Ready to accept connections")
@@ -71,19 +72,6 @@ final class BenchProcess {
 
     deinit { kill() }
 
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    /// A new, empty folder under the system's temporary directory.
     static func temporaryDirectory(_ name: String) -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("liaptui-\(name)-\(UUID().uuidString.prefix(8))")
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 import Foundation
 import JSONCore
 import LiapTuiClient
@@ -30,14 +31,8 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error (default warning). [LIAPTUI_LOG_LEVEL]") var logLevel: String?
 
     func run() async throws {
-        let env = ProcessInfo.processInfo.environment
-        func value(_ flag: String?, _ name: String) -> String? { flag ?? env[name].flatMap { $0.isEmpty ? nil : $0 } }
-        func number(_ flag: Double?, _ name: String) throws -> Double? {
-            if let flag { return flag }
-            guard let text = value(nil, name) else { return nil }
-            guard let n = Double(text) else { throw ValidationError("\(name) must be a number, not '\(text)'") }
-            return n
-        }
+        let options = FlagOrEnvironment()
+        let value = options.value, number = options.number
         func duration(_ seconds: Double) -> Duration { .milliseconds(Int((seconds * 1000).rounded())) }
 
         var plan = LoadPlan()

@@ -1,5 +1,6 @@
 import Alerting
 import ArgumentParser
+import CommandSupport
 import Foundation
 import Logging
 import JSONCore
@@ -24,7 +25,7 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("retention-1d"), help: "Keep 1-day buckets this long (default 5y). [METRICS_AGENT_RETENTION_1D]")
     var retention1d: String?
 
-    func env(_ name: String) -> String? { ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+    func env(_ name: String) -> String? { FlagOrEnvironment().value(nil, name) }
 
     func agentConfig() throws -> AgentConfig {
         var config = AgentConfig()

@@ -1,4 +1,5 @@
 import Foundation
+import LiapTuiClient
 
 /// The real nginx (the Debian package) as a plain child process, serving a
 /// site file such as deploy/nginx/liaptui.conf inside a minimal nginx.conf.
