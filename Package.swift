@@ -85,6 +85,8 @@ let package = Package(
             name: "MetricsAgent",
             dependencies: [
                 "MetricsSchema", "JSONCore", "Alerting",
+                // Pulls from the other agents of a fleet (the same client the alert delivery uses).
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),

@@ -40,6 +40,14 @@ public struct AlertRule: Sendable, Equatable {
         case threshold(metric: String, statistic: String, comparison: Comparison, threshold: Double)
         /// No new metrics line from an instance for `after` (server down).
         case absent(after: TimeInterval)
+        /// Another agent of the fleet has not answered for `after` (0: the agent's `--peer-timeout`).
+        case agentUnreachable(after: TimeInterval)
+    }
+
+    /// The fleet's built-in rule, when the rules file has none of type `agent_unreachable`.
+    public static func agentUnreachable(after: TimeInterval, receivers: [String]) -> AlertRule {
+        AlertRule(name: "AgentUnreachable", kind: .agentUnreachable(after: after), window: 60, forDuration: 0, datapoints: nil,
+                  keepFiringFor: 0, missingData: .missing, severity: "critical", labels: [:], annotations: [:], receivers: receivers)
     }
 
     public var name: String
@@ -90,11 +98,22 @@ public struct AlertConfig: Sendable, Equatable {
     public var forgetInstancesAfter: TimeInterval = 7 * 86_400
     public var defaultReceivers: [String] = []
     public var receivers: [ReceiverConfig] = []
+    /// Dead man's switches: pinged while the agent is healthy (type `heartbeat`).
+    public var heartbeats: [HeartbeatConfig] = []
     public var rules: [AlertRule] = []
 
     public init() {}
 
     public func receiver(_ name: String) -> ReceiverConfig? { receivers.first { $0.name == name } }
+
+    /// Every receiver name of the file, notification and heartbeat receivers alike.
+    var names: Set<String> { Set(receivers.map(\.name) + heartbeats.map(\.name)) }
+
+    func unknownReceiver(_ name: String) -> String {
+        heartbeats.contains { $0.name == name }
+            ? "'\(name)' is a heartbeat receiver: it is pinged while the agent is healthy and takes no notifications"
+            : "no receiver named '\(name)'"
+    }
 
     /// Reads a rules file; `environment` fills `${NAME}` references (webhook URLs and secrets stay out of the file).
     public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AlertConfig {
@@ -127,24 +146,30 @@ public struct AlertConfig: Sendable, Equatable {
         }
         for (i, item) in (try top.array("receivers") ?? []).enumerated() {
             let path = "receivers[\(i)]"
+            let type = try Fields(item, path: path, allowed: nil).required("type")
+            if type == "heartbeat" {
+                let heartbeat = try HeartbeatConfig.parse(item, path: path)
+                guard !config.names.contains(heartbeat.name) else {
+                    throw ConfigProblem(path + ".name", "receiver '\(heartbeat.name)' is defined twice")
+                }
+                config.heartbeats.append(heartbeat)
+                continue
+            }
             let r = try Fields(item, path: path, allowed: ["name", "type", "url", "secret", "timeout"])
             let name = try r.required("name")
-            guard let kind = ReceiverConfig.Kind(rawValue: try r.required("type")) else {
-                throw ConfigProblem(path + ".type", "must be slack, discord, teams or webhook")
+            guard let kind = ReceiverConfig.Kind(rawValue: type) else {
+                throw ConfigProblem(path + ".type", "must be slack, discord, teams, webhook or heartbeat")
             }
-            let url = try r.required("url")
-            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
-                throw ConfigProblem(path + ".url", "'\(url.prefix(60))' is not an http(s) URL (is an environment variable unset?)")
-            }
+            let url = try r.httpURL("url")
             let secret = try r.string("secret")
             if let secret, kind == .webhook, StandardWebhooks.key(from: secret) == nil {
                 throw ConfigProblem(path + ".secret", "must be whsec_ followed by base64")
             }
-            guard !config.receivers.contains(where: { $0.name == name }) else { throw ConfigProblem(path + ".name", "receiver '\(name)' is defined twice") }
+            guard !config.names.contains(name) else { throw ConfigProblem(path + ".name", "receiver '\(name)' is defined twice") }
             config.receivers.append(ReceiverConfig(name: name, kind: kind, url: url, secret: secret, timeout: try r.duration("timeout") ?? 10))
         }
         for name in config.defaultReceivers where config.receiver(name) == nil {
-            throw ConfigProblem("global.receivers", "no receiver named '\(name)'")
+            throw ConfigProblem("global.receivers", config.unknownReceiver(name))
         }
         for (i, item) in (try top.array("rules") ?? []).enumerated() {
             let rule = try parseRule(item, path: "rules[\(i)]", config: config)
@@ -183,8 +208,10 @@ public struct AlertConfig: Sendable, Equatable {
         case "absent":
             guard let after = try r.duration("after") else { throw ConfigProblem(path + ".after", "how long without a line, e.g. 3m") }
             kind = .absent(after: after)
+        case "agent_unreachable":
+            kind = .agentUnreachable(after: try r.duration("after") ?? 0)
         case let other:
-            throw ConfigProblem(path + ".type", "'\(other)' is not threshold or absent")
+            throw ConfigProblem(path + ".type", "'\(other)' is not threshold, absent or agent_unreachable")
         }
         var datapoints: (Int, Int)?
         if let dp = r.value("datapoints") {
@@ -201,7 +228,7 @@ public struct AlertConfig: Sendable, Equatable {
         }
         let receivers = try r.strings("receivers") ?? config.defaultReceivers
         for receiver in receivers where config.receiver(receiver) == nil {
-            throw ConfigProblem(path + ".receivers", "no receiver named '\(receiver)'")
+            throw ConfigProblem(path + ".receivers", config.unknownReceiver(receiver))
         }
         return AlertRule(
             name: name, kind: kind, window: try r.duration("window") ?? 60, forDuration: forDuration, datapoints: datapoints,
@@ -216,9 +243,10 @@ struct Fields {
     let values: [String: JSON]
     let path: String
 
-    init(_ json: JSON, path: String, allowed: Set<String>) throws {
+    /// `allowed: nil` reads a mapping without checking its keys (to look at one before knowing which keys apply).
+    init(_ json: JSON, path: String, allowed: Set<String>?) throws {
         guard case .object(let values) = json else { throw ConfigProblem(path, "must be a mapping") }
-        if let unknown = values.keys.sorted().first(where: { !allowed.contains($0) }) {
+        if let allowed, let unknown = values.keys.sorted().first(where: { !allowed.contains($0) }) {
             throw ConfigProblem(path.isEmpty ? unknown : "\(path).\(unknown)", "unknown key (known: \(allowed.sorted().joined(separator: ", ")))")
         }
         self.values = values
@@ -239,6 +267,15 @@ struct Fields {
     func required(_ key: String) throws -> String {
         guard let s = try string(key), !s.isEmpty else { throw ConfigProblem(at(key), "is required") }
         return s
+    }
+
+    /// An http(s) URL with a host.
+    func httpURL(_ key: String) throws -> String {
+        let url = try required(key)
+        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+            throw ConfigProblem(at(key), "'\(url.prefix(60))' is not an http(s) URL (is an environment variable unset?)")
+        }
+        return url
     }
 
     func strings(_ key: String) throws -> [String]? {

@@ -12,12 +12,20 @@ public final class AlertEngine: Sendable {
     let pool: DatabasePool
     let source: MetricSource
     let logger: Logger
+    /// Who sends which notifications in a fleet of agents; nil: this agent sends every one.
+    let ownership: NotificationOwnership?
+    /// When this agent started watching (ms): an instance silent since before then is given `after`
+    /// from this moment, so a restarted agent does not call a server down before it could write again.
+    let watchingSince: Int64?
 
-    public init(config: AlertConfig, pool: DatabasePool, source: MetricSource, logger: Logger) {
+    public init(config: AlertConfig, pool: DatabasePool, source: MetricSource, logger: Logger,
+                ownership: NotificationOwnership? = nil, watchingSince: Date? = nil) {
         self.config = config
         self.pool = pool
         self.source = source
         self.logger = logger
+        self.ownership = ownership
+        self.watchingSince = watchingSince.map { Int64($0.timeIntervalSince1970 * 1000) }
     }
 
     public struct Outcome: Sendable, Equatable {
@@ -30,11 +38,29 @@ public final class AlertEngine: Sendable {
     public func evaluate(at now: Date) throws -> Outcome {
         let nowMS = Int64((now.timeIntervalSince1970 * 1000).rounded())
         let instances = try source.instances().filter { nowMS - $0.lastSeen <= Int64(config.forgetInstancesAfter * 1000) }
+        let peers = source.peers()
         return try pool.write { db in
             var outcome = Outcome()
             var resolvedNow: [AlertInstance] = []
             var seen = Set<String>()
             for rule in config.rules {
+                if case .agentUnreachable(let after) = rule.kind {
+                    // About the other agents, not the instances.
+                    for peer in peers {
+                        var labels = rule.labels
+                        labels["alertname"] = rule.name
+                        labels["agent_id"] = peer.agentID
+                        labels["severity"] = rule.severity
+                        let fp = fingerprint(labels)
+                        seen.insert(fp)
+                        if let change = try transition(rule, fingerprint: fp, labels: labels, instance: peer.agentID,
+                                                       condition: peer.unreachableFor >= after, value: peer.unreachableFor,
+                                                       now: nowMS, in: db, resolved: &resolvedNow) {
+                            outcome.transitions.append("\(rule.name)/\(peer.agentID): \(change)")
+                        }
+                    }
+                    continue
+                }
                 for instance in instances {
                     let labels = labels(rule, instance: instance.id)
                     let fp = fingerprint(labels)
@@ -51,7 +77,8 @@ public final class AlertEngine: Sendable {
                 if let alert = try resolve(fingerprint: row[0], now: nowMS, note: "its rule or instance is gone", in: db) { resolvedNow.append(alert) }
             }
             try db.execute(sql: "DELETE FROM alert_states WHERE state = 'pending' AND fingerprint NOT IN (\(seen.isEmpty ? "''" : seen.map { "'\($0)'" }.joined(separator: ",")))")
-            outcome.queued = try Dispatcher(config: config, logger: logger).dispatch(resolvedNow: resolvedNow, now: nowMS, in: db)
+            let sends = try ownership?.sender(in: db) ?? { _ in true }
+            outcome.queued = try Dispatcher(config: config, logger: logger, sends: sends).dispatch(resolvedNow: resolvedNow, now: nowMS, in: db)
             return outcome
         }
     }
@@ -69,7 +96,10 @@ public final class AlertEngine: Sendable {
         switch rule.kind {
         case .absent(let after):
             let silent = Double(now - instance.lastSeen) / 1000
-            return (silent >= after, silent)
+            let watched = watchingSince.map { Double(now - $0) / 1000 } ?? silent
+            return (min(silent, watched) >= after, silent)
+        case .agentUnreachable:
+            return (nil, nil)  // evaluated per agent, not per instance
         case .threshold(let metric, let statistic, let comparison, let threshold):
             let window = Int64(rule.window * 1000)
             let n = rule.datapoints?.n ?? 1
@@ -187,7 +217,7 @@ public final class AlertEngine: Sendable {
     }
 
     func render(_ rule: AlertRule, labels: [String: String], value: Double?) -> [String: String] {
-        var values = ["instance": labels["instance_id"] ?? "", "rule": rule.name, "value": value.map { JSON.format(($0 * 100).rounded() / 100) } ?? "no data"]
+        var values = ["instance": labels["instance_id"] ?? labels["agent_id"] ?? "", "rule": rule.name, "value": value.map { JSON.format(($0 * 100).rounded() / 100) } ?? "no data"]
         switch rule.kind {
         case .threshold(let metric, _, let comparison, let threshold):
             values["metric"] = metric
@@ -195,6 +225,10 @@ public final class AlertEngine: Sendable {
             values["comparison"] = comparison.rawValue
         case .absent(let after):
             values["metric"] = "metrics lines"
+            values["threshold"] = Durations.format(after)
+            values["silence"] = value.map { Durations.format($0) } ?? ""
+        case .agentUnreachable(let after):
+            values["metric"] = "answers from the agent"
             values["threshold"] = Durations.format(after)
             values["silence"] = value.map { Durations.format($0) } ?? ""
         }
@@ -205,6 +239,10 @@ public final class AlertEngine: Sendable {
                 annotations["summary"] = "\(rule.name) on \(values["instance"]!): \(statistic) \(metric) \(values["value"]!) \(comparison.rawValue) \(JSON.format(threshold))"
             case .absent:
                 annotations["summary"] = "\(rule.name): no metrics from \(values["instance"]!) for \(values["silence"]!)"
+            case .agentUnreachable:
+                annotations["summary"] = "\(rule.name): agent \(values["instance"]!) has not answered for \(values["silence"]!)"
+                annotations["description"] = annotations["description"]
+                    ?? "A surviving agent now sends the alerts about the instances that report to \(values["instance"]!)."
             }
         }
         return annotations

@@ -10,6 +10,9 @@ import Logging
 struct Dispatcher {
     let config: AlertConfig
     let logger: Logger
+    /// Whether this agent sends an alert (in a fleet, another agent may); an alert it has sent as
+    /// firing it also sends as resolved, whoever owns it by then.
+    var sends: ([String: String]) -> Bool = { _ in true }
 
     struct Group {
         var key: String
@@ -25,6 +28,7 @@ struct Dispatcher {
 
     func dispatch(resolvedNow: [AlertInstance], now: Int64, in db: Database) throws -> Int {
         let silences = try Silence.active(at: now, in: db)
+        var groups = try loadGroups(in: db)
         // Firing alerts, by group.
         var firing: [String: [AlertInstance]] = [:]
         var groupInfo: [String: (receiver: String, labels: [String: String])] = [:]
@@ -35,13 +39,14 @@ struct Dispatcher {
                 annotations: (try? JSONParser.parse(row["annotations"] as String))?.object?.compactMapValues(\.string) ?? [:],
                 startsAt: Date(timeIntervalSince1970: Double(row["firing_since"] as Int64) / 1000), endsAt: nil, value: row["value"])
             guard !silences.contains(where: { $0.matches(alert.labels) }) else { continue }
+            let ours = sends(alert.labels)
             for receiver in receivers(of: alert) {
                 let (key, labels) = groupKey(alert, receiver: receiver)
+                guard ours || groups[key]?.notified.contains(alert.fingerprint) == true else { continue }
                 firing[key, default: []].append(alert)
                 groupInfo[key] = (receiver, labels)
             }
         }
-        var groups = try loadGroups(in: db)
         // Resolved alerts join their group's pending list, if that group told anyone they were firing.
         for alert in resolvedNow where !silences.contains(where: { $0.matches(alert.labels) }) {
             for receiver in receivers(of: alert) {

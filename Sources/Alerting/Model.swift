@@ -8,6 +8,20 @@ public protocol MetricSource: Sendable {
     func instances() throws -> [(id: String, lastSeen: Int64)]
     /// Raw values of `metric` for `instance` with from <= ts < to, in time order.
     func values(metric: String, instance: String, from: Int64, to: Int64, in db: Database) throws -> [(Int64, Double)]
+    /// The other agents of the fleet, each with how long it has been unreachable (0 while it answers).
+    func peers() -> [(agentID: String, unreachableFor: TimeInterval)]
+}
+
+extension MetricSource {
+    public func peers() -> [(agentID: String, unreachableFor: TimeInterval)] { [] }
+}
+
+/// In a fleet of agents every agent evaluates every alert, but one sends it:
+/// the agent the alert's instance reports to, or a survivor when that agent is
+/// unreachable. Asked once per evaluation, inside its transaction.
+public protocol NotificationOwnership: Sendable {
+    /// Whether this agent sends the notifications about an alert with these labels.
+    func sender(in db: Database) throws -> @Sendable ([String: String]) -> Bool
 }
 
 /// One alert as notifications carry it.
@@ -50,6 +64,9 @@ public struct AlertInstance: Sendable, Equatable {
     }
 
     public var name: String { labels["alertname"] ?? "alert" }
+
+    /// What the alert is about: its instance, or for fleet alerts the agent.
+    public var subject: String { labels["instance_id"] ?? labels["agent_id"].map { "agent " + $0 } ?? "-" }
 }
 
 /// A notification to one receiver: a group of alerts that belong together.

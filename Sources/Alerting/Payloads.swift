@@ -53,7 +53,7 @@ public enum Payloads {
             let description = alert.annotations["description"].map { "\n" + slackEscape(cut($0, 600)) } ?? ""
             var fields: [JSON] = [
                 ["type": "mrkdwn", "text": .string(cut("*Status*\n\(alert.status)", 2000))],
-                ["type": "mrkdwn", "text": .string(cut("*Instance*\n\(slackEscape(alert.labels["instance_id"] ?? "-"))", 2000))],
+                ["type": "mrkdwn", "text": .string(cut("*Instance*\n\(slackEscape(alert.subject))", 2000))],
                 ["type": "mrkdwn", "text": .string(cut("*Severity*\n\(slackEscape(alert.labels["severity"] ?? "-"))", 2000))],
                 ["type": "mrkdwn", "text": .string("*Since*\n\(time(alert.startsAt))")],
             ]
@@ -102,7 +102,7 @@ public enum Payloads {
                 fields.append(["name": "…", "value": .string(value), "inline": false])
                 break
             }
-            var value = "\(alert.status) · \(alert.labels["instance_id"] ?? "-") · \(alert.labels["severity"] ?? "-") · since \(time(alert.startsAt))"
+            var value = "\(alert.status) · \(alert.subject) · \(alert.labels["severity"] ?? "-") · since \(time(alert.startsAt))"
             if let v = alert.value { value += " · value \(JSON.format((v * 100).rounded() / 100))" }
             if let description = alert.annotations["description"] { value += "\n" + cut(description, 600) }
             fields.append([
@@ -142,7 +142,7 @@ public enum Payloads {
             }
             var facts: [JSON] = [
                 ["title": "Status", "value": .string(alert.status)],
-                ["title": "Instance", "value": .string(cut(alert.labels["instance_id"] ?? "-", 200))],
+                ["title": "Instance", "value": .string(cut(alert.subject, 200))],
                 ["title": "Severity", "value": .string(cut(alert.labels["severity"] ?? "-", 100))],
                 ["title": "Since", "value": .string(time(alert.startsAt))],
             ]

@@ -19,6 +19,8 @@ public struct AgentConfig: Sendable {
     public var reviewSchedule: ReviewSchedule?
     /// Delay before the first prune, then the period between prunes.
     public var pruneInterval: Duration = .seconds(600)
+    /// This agent's name and the other agents it shares data and alerting duties with.
+    public var fleet = FleetConfig()
 
     public init() {}
 
@@ -55,4 +57,44 @@ public final class AgentLock: Sendable {
     }
 
     deinit { close(fd) }
+}
+
+/// The agents of a fleet (one per host) pull each other's lines and watch each other.
+public struct FleetConfig: Sendable {
+    /// This agent's name in the fleet (default: the host name). The live agent with the lowest name
+    /// sends the alerts of an unreachable one.
+    public var agentID: String = FleetConfig.hostName
+    /// Base URLs of the other agents' HTTP APIs, such as `http://10.0.1.12:5051`.
+    public var peers: [String] = []
+    /// Bearer token sent to the peers (default: this agent's own `--auth-token`).
+    public var peerToken: String?
+    /// How long a peer may be unreachable before this agent takes over its duties.
+    public var peerTimeout: TimeInterval = 60
+    /// Time between two pulls from a peer.
+    public var pollInterval: TimeInterval = 2
+    /// Lines per replication request.
+    public var batchLines = 2000
+
+    public init() {}
+
+    public static var hostName: String {
+        let name = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? ""
+        return validAgentID(name) ? name : "agent"
+    }
+
+    /// Checks and normalises a peer's base URL: http(s), a host, no query; the trailing `/` dropped.
+    public static func peerURL(_ text: String) throws -> String {
+        guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), let host = url.host, !host.isEmpty,
+              url.query == nil, url.fragment == nil else {
+            throw ConfigError("--peer must be the base URL of another agent, such as http://10.0.1.12:5051, not '\(text.prefix(80))'")
+        }
+        var normalised = text
+        while normalised.hasSuffix("/") { normalised.removeLast() }
+        return normalised
+    }
+
+    /// Agent IDs are labels in alerts and names on the dashboard: letters, digits, `.`, `_` and `-`.
+    public static func validAgentID(_ id: String) -> Bool {
+        !id.isEmpty && id.count <= 100 && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+    }
 }

@@ -11,6 +11,13 @@ public final class AgentStats: Sendable {
         public var lastIngestAt: Date?
         public var errors = 0
         public var startedAt = Date()
+        /// The files present at start have been read.
+        public var backfillDone = false
+        /// Why the last ingest pass failed; nil once one succeeds.
+        public var ingestFailure: String?
+        /// Pings sent to heartbeat receivers that answered 2xx, and those that did not.
+        public var heartbeatsSent = 0
+        public var heartbeatFailures = 0
     }
 
     private let state = Mutex(Snapshot())
@@ -30,6 +37,15 @@ public final class AgentStats: Sendable {
 
     func error() { state.withLock { $0.errors += 1 } }
 
+    func backfilled() { state.withLock { $0.backfillDone = true } }
+
+    /// The outcome of an ingest pass: nil when it worked.
+    func ingest(failure: String?) { state.withLock { $0.ingestFailure = failure } }
+
+    func heartbeat(delivered: Bool) {
+        state.withLock { if delivered { $0.heartbeatsSent += 1 } else { $0.heartbeatFailures += 1 } }
+    }
+
     /// The agent's own series in Prometheus text format.
     func prometheus(now: Date = Date()) -> String {
         let s = snapshot
@@ -48,6 +64,8 @@ public final class AgentStats: Sendable {
             text.add("metricsagent_last_ingest_timestamp_seconds", .gauge, "When lines were last stored.", last.timeIntervalSince1970)
         }
         text.add("metricsagent_uptime_seconds", .gauge, "Seconds since the agent started.", now.timeIntervalSince(s.startedAt))
+        text.add("metricsagent_heartbeats_sent_total", .counter, "Pings to heartbeat receivers answered with 2xx.", Double(s.heartbeatsSent))
+        text.add("metricsagent_heartbeat_failures_total", .counter, "Pings to heartbeat receivers that failed.", Double(s.heartbeatFailures))
         return text.output
     }
 }

@@ -15,6 +15,8 @@ public final class MetricsAgentApp: Sendable {
     public let stats = AgentStats()
     public let rollups: RollupEngine
     public let query: QueryEngine
+    /// The other agents of the fleet (none unless `--peer` is given).
+    public let fleet: Fleet
     private let lock: AgentLock
     /// Blocking work (file reads, SQLite writes) runs here, off the async threads that serve HTTP.
     private let worker = DispatchQueue(label: "metrics-agent.ingest")
@@ -26,13 +28,11 @@ public final class MetricsAgentApp: Sendable {
         store = try Store(path: config.databasePath)
         rollups = RollupEngine(store: store, retention: config.retention, logger: logger)
         query = QueryEngine(store: store, retention: config.retention)
+        fleet = Fleet(config: config.fleet, startedAt: stats.snapshot.startedAt)
+        try fleet.restore(from: store)
     }
 
-    func makeTailer() -> Tailer {
-        let tailer = Tailer(store: store, config: config.tailer, logger: logger)
-        tailer.onCommit = { db, rows in try RollupEngine.markDirty(rows, in: db) }
-        return tailer
-    }
+    func makeTailer() -> Tailer { Tailer(store: store, config: config.tailer, logger: logger) }
 
     /// Ingests everything not yet ingested and returns what it did (`ingest --once`).
     public func ingestOnce(showProgress: Bool = true, rollUp: Bool = true) throws -> IngestCounts {
@@ -48,9 +48,27 @@ public final class MetricsAgentApp: Sendable {
         return counts
     }
 
-    /// The alert engine, when rules are configured.
+    /// The rules this agent evaluates: the file's, plus the fleet's AgentUnreachable when there are peers.
+    public var alertConfig: AlertConfig? {
+        guard var alerts = config.alerts else { return nil }
+        guard !config.fleet.peers.isEmpty else { return alerts }
+        if !alerts.rules.contains(where: { if case .agentUnreachable = $0.kind { true } else { false } }) {
+            alerts.rules.append(.agentUnreachable(after: 0, receivers: alerts.defaultReceivers.isEmpty ? alerts.receivers.map(\.name) : alerts.defaultReceivers))
+        }
+        for i in alerts.rules.indices {
+            if case .agentUnreachable(let after) = alerts.rules[i].kind, after == 0 {
+                alerts.rules[i].kind = .agentUnreachable(after: config.fleet.peerTimeout)
+            }
+        }
+        return alerts
+    }
+
+    /// The alert engine, when rules are configured. In a fleet it sends only the notifications that are this agent's.
     public var alertEngine: AlertEngine? {
-        config.alerts.map { AlertEngine(config: $0, pool: store.pool, source: StoreMetricSource(store: store), logger: logger) }
+        alertConfig.map { alerts in
+            AlertEngine(config: alerts, pool: store.pool, source: StoreMetricSource(store: store, fleet: fleet), logger: logger,
+                        ownership: config.fleet.peers.isEmpty ? nil : FleetOwnership(fleet: fleet), watchingSince: stats.snapshot.startedAt)
+        }
     }
 
     public func run() async throws {
@@ -60,9 +78,14 @@ public final class MetricsAgentApp: Sendable {
         let http = AgentHTTP(app: self).application()
         let maintenance = MaintenanceService(app: self)
         var services: [any Service] = [http, ingest, maintenance]
-        if let engine = alertEngine, let alerts = config.alerts {
+        if !config.fleet.peers.isEmpty {
+            services.append(ReplicationService(app: self, fleet: fleet, newData: newData))
+            logger.notice("fleet on", metadata: ["agent_id": "\(config.fleet.agentID)", "peers": "\(config.fleet.peers.joined(separator: ","))"])
+        }
+        if let engine = alertEngine, let alerts = alertConfig {
             services.append(AlertService(app: self, engine: engine, delivery: Delivery(config: alerts, pool: store.pool, logger: logger), newData: newData))
             logger.notice("alerting on", metadata: ["rules": "\(alerts.rules.count)", "receivers": "\(alerts.receivers.map(\.name).joined(separator: ","))"])
+            if !alerts.heartbeats.isEmpty { services.append(HeartbeatService(app: self, heartbeats: alerts.heartbeats)) }
         }
         if config.reviewSchedule != nil { services.append(ReviewService(app: self)) }
         var groupConfig = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
@@ -88,53 +111,6 @@ public final class MetricsAgentApp: Sendable {
     func onWorker<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             worker.async { continuation.resume(with: Result { try body() }) }
-        }
-    }
-}
-
-/// Backfills at start (oldest first, with progress), then reads new lines every poll interval.
-struct IngestService: Service, @unchecked Sendable {
-    let app: MetricsAgentApp
-    // Used only on the app's ingest thread.
-    let tailer: Tailer
-    /// Set whenever lines were stored (alerts evaluate at once).
-    var newData: NewDataFlag?
-
-    func run() async throws {
-        let tailer = tailer, app = app, newData = newData
-        try await cancelWhenGracefulShutdown {
-            let backfill = try await app.onWorker {
-                var reporter = ProgressReporter(total: tailer.pendingBytes())
-                let counts = try tailer.scan { reporter.update(bytes: $0.bytes, lines: $0.ingested) }
-                if counts.ingested + counts.quarantined > 0 { reporter.update(bytes: counts.bytes, lines: counts.ingested, final: true) }
-                app.stats.update(from: tailer)
-                return counts
-            }
-            app.logger.notice("backfill done", metadata: [
-                "ingested": "\(backfill.ingested)", "quarantined": "\(backfill.quarantined)", "files": "\(backfill.files)",
-            ])
-            var failures = 0
-            while !Task.isCancelled {
-                do {
-                    try await Task.sleep(for: failures == 0 ? app.config.pollInterval : .seconds(min(30, 1 << min(failures, 5))))
-                } catch { return }
-                do {
-                    let counts = try await app.onWorker {
-                        let counts = try tailer.scan()
-                        app.stats.update(from: tailer)
-                        return counts
-                    }
-                    if counts.ingested > 0 { newData?.set() }
-                    failures = 0
-                } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
-                    throw Store.OpenError.damaged(path: app.store.path, detail: error.message ?? "\(error.resultCode)")
-                } catch {
-                    // Busy beyond the timeout, disk full, a file vanishing mid-read: log, count, retry later.
-                    failures += 1
-                    app.stats.error()
-                    app.logger.error("ingest failed; retrying", metadata: ["error": "\(error)", "attempt": "\(failures)"])
-                }
-            }
         }
     }
 }

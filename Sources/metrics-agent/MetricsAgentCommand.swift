@@ -113,6 +113,13 @@ struct Run: AsyncParsableCommand {
     var prices: String?
     @Option(help: "Post the daily review to this receiver of the rules file. [METRICS_AGENT_REVIEW_RECEIVER]") var reviewReceiver: String?
     @Option(help: "When to post it, HH:MM UTC (default 07:00). [METRICS_AGENT_REVIEW_AT]") var reviewAt: String?
+    @Option(help: "This agent's name in a fleet (default: the host name). [METRICS_AGENT_ID]") var agentId: String?
+    @Option(name: .customLong("peer"), help: "Base URL of another agent's API, such as http://10.0.1.12:5051; repeat for each. [METRICS_AGENT_PEERS, comma-separated]")
+    var peers: [String] = []
+    @Option(help: "Bearer token for calling the peers (default: --auth-token). [METRICS_AGENT_PEER_TOKEN]") var peerToken: String?
+    @Option(help: "How long a peer may be unreachable before this agent takes over its alerts (default 60s). [METRICS_AGENT_PEER_TIMEOUT]")
+    var peerTimeout: String?
+    @Option(help: "Time between two pulls from each peer (default 2s). [METRICS_AGENT_PEER_POLL]") var peerPoll: String?
 
     func run() async throws {
         var config = try common.agentConfig()
@@ -132,7 +139,11 @@ struct Run: AsyncParsableCommand {
                 throw ValidationError("\(error)")
             }
         }
+        config.fleet = try fleetConfig()
         let logger = try common.logger("metrics-agent")
+        if !config.fleet.peers.isEmpty && config.fleet.peerToken == nil && config.authToken == nil {
+            logger.warning("peers without a token: anyone who reaches this port can read the metrics; set --auth-token on every agent")
+        }
         let app = try openApp(config, logger)
         do {
             try await app.run()
@@ -140,6 +151,32 @@ struct Run: AsyncParsableCommand {
             logger.critical("\(error)")
             throw ExitCode(exitDamagedDatabase)
         }
+    }
+}
+
+extension Run {
+    func fleetConfig() throws -> FleetConfig {
+        var fleet = FleetConfig()
+        if let id = agentId ?? common.env("METRICS_AGENT_ID") {
+            guard FleetConfig.validAgentID(id) else { throw ValidationError("--agent-id must be 1 to 100 letters, digits, '.', '_' or '-', not '\(id.prefix(40))'") }
+            fleet.agentID = id
+        }
+        let urls = !peers.isEmpty ? peers : (common.env("METRICS_AGENT_PEERS")?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? [])
+        do { fleet.peers = try urls.filter { !$0.isEmpty }.map(FleetConfig.peerURL) } catch { throw ValidationError("\(error)") }
+        if let twice = Dictionary(grouping: fleet.peers, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
+            throw ValidationError("--peer \(twice) is given twice")
+        }
+        fleet.peerToken = peerToken ?? common.env("METRICS_AGENT_PEER_TOKEN")
+        func seconds(_ flag: String?, _ name: String, _ option: String, minimum: Double) throws -> Double? {
+            guard let text = flag ?? common.env(name) else { return nil }
+            guard let seconds = Durations.parse(text), seconds >= minimum else {
+                throw ValidationError("--\(option) must be a duration of at least \(JSON.format(minimum)) s, such as 60s or 2m, not '\(text.prefix(20))'")
+            }
+            return seconds
+        }
+        fleet.peerTimeout = try seconds(peerTimeout, "METRICS_AGENT_PEER_TIMEOUT", "peer-timeout", minimum: 1) ?? fleet.peerTimeout
+        fleet.pollInterval = try seconds(peerPoll, "METRICS_AGENT_PEER_POLL", "peer-poll", minimum: 0.1) ?? fleet.pollInterval
+        return fleet
     }
 }
 
@@ -279,8 +316,21 @@ struct Alerts: AsyncParsableCommand {
 
         func run() async throws {
             guard let alerts = try common.alertConfig(rules) else { throw ValidationError("no rules file (use --rules)") }
+            if let heartbeat = alerts.heartbeats.first(where: { $0.name == receiver }) {
+                do {
+                    let status = try await heartbeat.ping(body: ["status": "test"])
+                    print("heartbeat \(heartbeat.method.rawValue) \(heartbeat.url): HTTP \(status)")
+                    if !(200..<300).contains(status) { throw ExitCode.failure }
+                } catch let error as ExitCode {
+                    throw error
+                } catch {
+                    print("heartbeat failed: \(error)")
+                    throw ExitCode.failure
+                }
+                return
+            }
             guard alerts.receiver(receiver) != nil else {
-                throw ValidationError("no receiver '\(receiver)'; known: \(alerts.receivers.map(\.name).joined(separator: ", "))")
+                throw ValidationError("no receiver '\(receiver)'; known: \((alerts.receivers.map(\.name) + alerts.heartbeats.map(\.name)).joined(separator: ", "))")
             }
             let logger = try common.logger("metrics-agent")
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-agent-test-\(UUID().uuidString.prefix(8))")

@@ -30,7 +30,6 @@ import TestSupport
         let store = try Store(path: dir.appendingPathComponent("m.sqlite").path)
         let logger = Logger(label: "test")
         let tailer = Tailer(store: store, config: TailerConfig(directories: [dir.appendingPathComponent("logs").path], batchLines: 500), logger: logger)
-        tailer.onCommit = { db, rows in try RollupEngine.markDirty(rows, in: db) }
         let fixedNow: @Sendable () -> Date = { RollupTests.now }
         return (tailer, RollupEngine(store: store, logger: logger, now: fixedNow), QueryEngine(store: store, now: fixedNow))
     }

@@ -17,6 +17,7 @@ public final class FakeReceiver: Sendable {
     }
 
     public struct Received: Sendable {
+        public let method: String
         public let body: String
         public let headers: [String: String]
         public let at: Date
@@ -52,14 +53,15 @@ public final class FakeReceiver: Sendable {
         let state = state
         state.script.withLock { $0 = answers }
         let router = Router()
-        router.post("/hook") { request, _ -> Response in
+        // POST for notifications; GET too, for heartbeat (dead man's switch) pings.
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
             let body = String(buffer: try await request.body.collect(upTo: 4 << 20))
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName] = field.value }
             let answer = state.script.withLock { answers -> Answer in
                 answers.count > 1 ? answers.removeFirst() : answers[0]
             }
-            state.log.withLock { $0.append(Received(body: body, headers: headers, at: Date())) }
+            state.log.withLock { $0.append(Received(method: request.method.rawValue, body: body, headers: headers, at: Date())) }
             switch answer {
             case .hang:
                 try await Task.sleep(for: .seconds(3600))
@@ -73,6 +75,8 @@ public final class FakeReceiver: Sendable {
                 return Response(status: .init(code: code), headers: fields, body: .init(byteBuffer: ByteBuffer(string: text)))
             }
         }
+        router.post("/hook", use: handler)
+        router.get("/hook", use: handler)
         var logger = Logger(label: "fake-receiver")
         logger.logLevel = .error
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),

@@ -85,6 +85,10 @@ public struct AgentDatabase {
     public func scalar(_ sql: String) throws -> Int64? {
         try read { try Int64.fetchOne($0, sql: sql) }
     }
+
+    public func text(_ sql: String) throws -> String? {
+        try read { try String.fetchOne($0, sql: sql) }
+    }
 }
 
 /// Polls `condition` until it holds or `timeout` passes.

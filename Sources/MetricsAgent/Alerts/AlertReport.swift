@@ -46,6 +46,8 @@ public struct AlertReport {
                 if rule.forDuration > 0 { description += ", for \(Durations.format(rule.forDuration))" }
             case .absent(let after):
                 description = "no metrics line for \(Durations.format(after))"
+            case .agentUnreachable(let after):
+                description = "another agent of the fleet unreachable for \(Durations.format(after))"
             }
             return [
                 "name": .string(rule.name), "severity": .string(rule.severity), "condition": .string(description),
@@ -68,10 +70,24 @@ public struct AlertReport {
             let alerts = active.filter { $0.rule == rule.name }
             let state = alerts.contains { $0.state == "firing" } ? "FIRING" : alerts.isEmpty ? "inactive" : "pending"
             out += "\(rule.name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(state.padding(toLength: 9, withPad: " ", startingAt: 0)) \(rule.severity)\n"
-            for a in alerts {
-                let since = RFC3339.format(Date(timeIntervalSince1970: Double(a.since) / 1000))
-                out += "    \(a.instance): \(a.state) since \(since)\(a.value.map { ", value \(JSON.format(($0 * 100).rounded() / 100))" } ?? "") — \(a.summary)\n"
-            }
+            out += describe(alerts)
+        }
+        // Rules the file does not hold but the running agent evaluates (the fleet's AgentUnreachable).
+        let others = Set(active.map(\.rule)).subtracting(config.rules.map(\.name)).sorted()
+        for name in others {
+            let alerts = active.filter { $0.rule == name }
+            let state = alerts.contains { $0.state == "firing" } ? "FIRING" : "pending"
+            out += "\(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(state.padding(toLength: 9, withPad: " ", startingAt: 0)) (built in)\n"
+            out += describe(alerts)
+        }
+        return out
+    }
+
+    private func describe(_ alerts: [Line]) -> String {
+        var out = ""
+        for a in alerts {
+            let since = RFC3339.format(Date(timeIntervalSince1970: Double(a.since) / 1000))
+            out += "    \(a.instance): \(a.state) since \(since)\(a.value.map { ", value \(JSON.format(($0 * 100).rounded() / 100))" } ?? "") — \(a.summary)\n"
         }
         return out
     }

@@ -10,12 +10,16 @@ import Synchronization
 /// The store as the alert evaluator reads it.
 struct StoreMetricSource: MetricSource {
     let store: Store
+    /// The other agents, for AgentUnreachable; nil outside a fleet.
+    var fleet: Fleet?
 
     func instances() throws -> [(id: String, lastSeen: Int64)] {
         try store.pool.read { db in
             try Row.fetchAll(db, sql: "SELECT instance_id, last_ts FROM instances").map { ($0[0], $0[1]) }
         }
     }
+
+    func peers() -> [(agentID: String, unreachableFor: TimeInterval)] { fleet?.unreachable() ?? [] }
 
     func values(metric: String, instance: String, from: Int64, to: Int64, in db: Database) throws -> [(Int64, Double)] {
         guard Store.metricColumns.contains(metric) else { return [] }
@@ -41,6 +45,10 @@ struct AlertService: Service {
                 group.addTask {
                     let interval = Duration.milliseconds(Int(engine.config.evaluationInterval * 1000))
                     var last = ContinuousClock.now - interval
+                    // Not before the files present at start are read: an instance would look silent.
+                    while !Task.isCancelled && !app.stats.snapshot.backfillDone {
+                        try? await Task.sleep(for: .milliseconds(100))
+                    }
                     while !Task.isCancelled {
                         // Whichever comes first: the interval, or new lines.
                         if newData.take() || ContinuousClock.now - last >= interval {

@@ -48,9 +48,36 @@ struct AgentAPI: Sendable {
     }
 
     func instances() throws -> JSON {
-        ["instances": .array(try query.instances().map { i in
-            ["instance_id": .string(i.id), "first": JSON(Int(i.firstTimestamp)), "last": JSON(Int(i.lastTimestamp))]
+        let fleet = app.fleet
+        return ["instances": .array(try query.instances().map { i in
+            let origin = i.origin ?? fleet.config.agentID
+            return ["instance_id": .string(i.id), "first": JSON(Int(i.firstTimestamp)), "last": JSON(Int(i.lastTimestamp)),
+                    "origin": .string(origin), "local": .bool(i.origin == nil), "origin_reachable": .bool(fleet.isLive(agentID: origin))]
         })]
+    }
+
+    /// This agent (its health for a one-minute silence) and each peer.
+    func agents() throws -> JSON {
+        let fleet = app.fleet
+        var this: JSON = ["agent_id": .string(fleet.config.agentID), "self": true]
+        this["health"] = try app.health(maxSilence: app.config.alerts?.heartbeats.first?.maxSilence ?? 180).json
+        return ["agent_id": .string(fleet.config.agentID), "peer_timeout_s": JSON(fleet.config.peerTimeout),
+                "agents": .array([this] + fleet.json())]
+    }
+
+    /// The lines this agent ingested from its own files after `after`, for its peers (docs/API.md).
+    func replicationLines(_ params: Parameters) throws -> JSON {
+        guard let cursor = ReplicationCursor(params.get("after") ?? "") else {
+            throw BadRequest(message: "'after' must be the 'next' of the previous answer (or empty to start)")
+        }
+        let limitText = params.get("limit") ?? "2000"
+        guard let limit = Int(limitText), (1...10_000).contains(limit) else { throw BadRequest(message: "'limit' must be 1 to 10000") }
+        return try app.store.pool.read { db in
+            let page = try ReplicationLog.lines(after: cursor, limit: limit, in: db)
+            return ["agent_id": .string(app.config.fleet.agentID), "database_id": .string(try ReplicationLog.databaseID(in: db)),
+                    "columns": JSON(ReplicationLog.columns), "rows": .array(page.rows.map { .array($0) }),
+                    "next": .string(page.next.description), "more": .bool(page.more)]
+        }
     }
 
     func seriesQuery(_ params: Parameters) throws -> SeriesQuery {
@@ -198,7 +225,7 @@ struct AgentAPI: Sendable {
                          Double(entry.time) / 1000, labels: ["instance_id": entry.instance])
             }
         }
-        return text.output + app.stats.prometheus()
+        return text.output + app.stats.prometheus() + app.fleet.prometheus()
     }
 }
 

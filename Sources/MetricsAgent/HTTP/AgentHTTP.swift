@@ -22,6 +22,8 @@ struct AgentHTTP {
         }
         router.get("/api/metrics") { _, _ in json(.ok, api.metricsCatalog()) }
         router.get("/api/instances") { _, _ in try await api.respond { try api.instances() } }
+        router.get("/api/agents") { _, _ in try await api.respond { try api.agents() } }
+        router.get("/api/replication/lines") { request, _ in try await api.respond { try api.replicationLines(request.uri.queryParameters) } }
         router.get("/api/series") { request, _ in try await api.respond { try api.series(request.uri.queryParameters) } }
         router.get("/api/series.csv") { request, _ in
             try await api.respondCSV { try api.seriesCSV(request.uri.queryParameters) }

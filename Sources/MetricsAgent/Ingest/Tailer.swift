@@ -52,8 +52,12 @@ public final class Tailer: @unchecked Sendable {
     public let store: Store
     public let config: TailerConfig
     let logger: Logger
-    /// Called inside each ingest transaction with the rows stored (for rollups).
-    var onCommit: ((Database, [StoredRow]) throws -> Void)?
+    /// Called inside each ingest transaction with what it stored: the days to roll up, the
+    /// instance list and the replication log change with the rows.
+    var onCommit: (Database, CommittedBatch) throws -> Void = { db, batch in
+        try RollupEngine.markDirty(batch.rows, origin: nil, in: db)
+        try ReplicationLog.record(batch, in: db)
+    }
 
     private var seen: [FileKey: (size: Int64, mtimeNS: Int64)] = [:]
     private var buffer = [UInt8](repeating: 0, count: Tailer.chunkSize)
@@ -263,7 +267,7 @@ public final class Tailer: @unchecked Sendable {
                                  streamID, expected])
             guard db.changesCount == 1 else { throw IngestConflict() }
             try Self.observe(file, stream: StreamRecord(id: streamID, offset: newOffset), contentLength: contentLength, in: db)
-            try onCommit?(db, stored)
+            try onCommit(db, CommittedBatch(streamID: streamID, fromOffset: expected, toOffset: newOffset, rows: stored))
         }
         counts.bytes = newOffset - expected
         for q in quarantined {

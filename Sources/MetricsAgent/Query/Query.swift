@@ -54,6 +54,8 @@ public struct InstanceInfo: Sendable, Equatable {
     public let id: String
     public let firstTimestamp: Int64
     public let lastTimestamp: Int64
+    /// The agent whose files the instance's lines come from; nil: this agent's own.
+    public let origin: String?
 }
 
 public struct Annotation: Sendable, Equatable {
@@ -166,8 +168,8 @@ public struct QueryEngine: Sendable {
 
     public func instances() throws -> [InstanceInfo] {
         try store.pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT instance_id, first_ts, last_ts FROM instances ORDER BY instance_id")
-                .map { InstanceInfo(id: $0[0], firstTimestamp: $0[1], lastTimestamp: $0[2]) }
+            try Row.fetchAll(db, sql: "SELECT instance_id, first_ts, last_ts, origin FROM instances ORDER BY instance_id")
+                .map { InstanceInfo(id: $0[0], firstTimestamp: $0[1], lastTimestamp: $0[2], origin: $0[3]) }
         }
     }
 

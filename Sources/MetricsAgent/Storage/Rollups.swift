@@ -111,7 +111,8 @@ public final class RollupEngine: Sendable {
     }
 
     /// Marks the days of freshly stored rows and keeps the instance list (called inside the ingest transaction).
-    static func markDirty(_ rows: [StoredRow], in db: Database) throws {
+    /// `origin`: the agent whose files the rows came from (nil: this agent's own).
+    static func markDirty(_ rows: [StoredRow], origin: String?, in db: Database) throws {
         var days = Set<DayKey>()
         var spans: [String: (first: Int64, last: Int64)] = [:]
         for row in rows {
@@ -124,9 +125,10 @@ public final class RollupEngine: Sendable {
         }
         for (instance, span) in spans {
             try db.execute(sql: """
-                INSERT INTO instances (instance_id, first_ts, last_ts) VALUES (?, ?, ?)
-                ON CONFLICT(instance_id) DO UPDATE SET first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)
-                """, arguments: [instance, span.first, span.last])
+                INSERT INTO instances (instance_id, first_ts, last_ts, origin) VALUES (?, ?, ?, ?)
+                ON CONFLICT(instance_id) DO UPDATE SET first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts),
+                    origin = excluded.origin
+                """, arguments: [instance, span.first, span.last, origin])
         }
     }
 
@@ -283,6 +285,7 @@ public final class RollupEngine: Sendable {
                 }
             }
         }
+        deleted += try store.pool.write { try ReplicationLog.prune(before: nowMS - Int64(retention.raw * 1000), in: $0) }
         // Small tables with their own row ids.
         for (table, column, keep) in [("quarantine", "quarantined_ms", retention.raw), ("annotations", "ts", retention.day)] {
             let cutoff = nowMS - Int64(keep * 1000)

@@ -1,0 +1,53 @@
+import Foundation
+import GRDB
+import ServiceLifecycle
+
+/// Backfills at start (oldest first, with progress), then reads new lines every poll interval.
+struct IngestService: Service, @unchecked Sendable {
+    let app: MetricsAgentApp
+    // Used only on the app's ingest thread.
+    let tailer: Tailer
+    /// Set whenever lines were stored (alerts evaluate at once).
+    var newData: NewDataFlag?
+
+    func run() async throws {
+        let tailer = tailer, app = app, newData = newData
+        try await cancelWhenGracefulShutdown {
+            let backfill = try await app.onWorker {
+                var reporter = ProgressReporter(total: tailer.pendingBytes())
+                let counts = try tailer.scan { reporter.update(bytes: $0.bytes, lines: $0.ingested) }
+                if counts.ingested + counts.quarantined > 0 { reporter.update(bytes: counts.bytes, lines: counts.ingested, final: true) }
+                app.stats.update(from: tailer)
+                return counts
+            }
+            app.stats.backfilled()
+            app.logger.notice("backfill done", metadata: [
+                "ingested": "\(backfill.ingested)", "quarantined": "\(backfill.quarantined)", "files": "\(backfill.files)",
+            ])
+            var failures = 0
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: failures == 0 ? app.config.pollInterval : .seconds(min(30, 1 << min(failures, 5))))
+                } catch { return }
+                do {
+                    let counts = try await app.onWorker {
+                        let counts = try tailer.scan()
+                        app.stats.update(from: tailer)
+                        return counts
+                    }
+                    if counts.ingested > 0 { newData?.set() }
+                    failures = 0
+                    app.stats.ingest(failure: nil)
+                } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {
+                    throw Store.OpenError.damaged(path: app.store.path, detail: error.message ?? "\(error.resultCode)")
+                } catch {
+                    // Busy beyond the timeout, disk full, a file vanishing mid-read: log, count, retry later.
+                    failures += 1
+                    app.stats.error()
+                    app.stats.ingest(failure: "\(error)")
+                    app.logger.error("ingest failed; retrying", metadata: ["error": "\(error)", "attempt": "\(failures)"])
+                }
+            }
+        }
+    }
+}
