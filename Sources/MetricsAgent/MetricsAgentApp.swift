@@ -72,6 +72,8 @@ public final class MetricsAgentApp: Sendable {
     }
 
     public func run() async throws {
+        // The review, run from the CLI on this database, names this agent's own instances by it.
+        try await store.pool.write { [config, store] db in try store.setState("agent_id", config.fleet.agentID, in: db) }
         let tailer = makeTailer()
         let newData = NewDataFlag()
         let ingest = IngestService(app: self, tailer: tailer, newData: newData)

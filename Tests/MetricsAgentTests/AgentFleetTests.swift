@@ -1,5 +1,6 @@
 import Foundation
 import JSONCore
+import MetricsSchema
 import Synchronization
 import Testing
 import TestSupport
@@ -109,18 +110,27 @@ import TestSupport
         #expect(listed.allSatisfy { $0["origin_reachable"]?.bool == true })
         let agents = try JSONParser.parse(try await HTTP.get(a.agent!.baseURL + "/api/agents", headers: ["Authorization": "Bearer fleet-secret"]).body)
         #expect(agents["agents"]?.array?.compactMap { $0["agent_id"]?.string } == ["agent-a", "agent-b"])
-        let export = ChildProcess("metrics-agent", ["export", "--db", a.database.path, "--metric", "cpu_percent", "--instance", "game-b",
-                                                    "--from", "now-4d", "--step", "1h", "--format", "json"])
-        try export.start()
-        #expect(await export.wait() == 0)
-        let points = try JSONParser.parse(String(export.log.split(separator: "\n").last { $0.hasPrefix("{") } ?? ""))["points"]?.array ?? []
-        #expect(points.contains { $0.array?.last?.number == 10 })
         // The receiving agent rolled up the replicated days: its hourly buckets of game-b equal the origin's.
         #expect(try await eventually(timeout: .seconds(60)) {
             try a.agent!.db.scalar("SELECT count(*) FROM rollup_dirty") == 0 && b.agent!.db.scalar("SELECT count(*) FROM rollup_dirty") == 0
         })
         let hours = "SELECT count(*) || ':' || sum(samples) || ':' || total(cpu_percent_sum) FROM rollup_1h WHERE instance_id = 'game-b'"
         #expect(try a.agent!.db.text(hours) == b.agent!.db.text(hours))
+        let export = ChildProcess("metrics-agent", ["export", "--db", a.database.path, "--metric", "cpu_percent", "--instance", "game-b",
+                                                    "--from", "now-4d", "--step", "1h", "--format", "json"])
+        try export.start()
+        #expect(await export.wait() == 0)
+        let points = try JSONParser.parse(String(export.log.split(separator: "\n").last { $0.hasPrefix("{") } ?? ""))["points"]?.array ?? []
+        #expect(points.contains { $0.array?.last?.number == 10 }, "\(export.log.suffix(500))")
+        // The daily review on either agent costs the fleet that reported: both instances, both hosts.
+        let day = String(RFC3339.format(Date().addingTimeInterval(-3 * 86_400)).prefix(10))
+        let prices = AgentProcess.dashboards.deletingLastPathComponent().appendingPathComponent("config/prices.yaml").path
+        let review = ChildProcess("metrics-agent", ["review", "--db", b.database.path, "--date", day, "--format", "json", "--prices", prices])
+        try review.start()
+        #expect(await review.wait() == 0)
+        let reviewed = try JSONParser.parse(String(review.log[review.log.firstIndex(of: "{")!...]))
+        #expect(reviewed["day"]?["hosts"] == ["agent-a": ["game-a"], "agent-b": ["game-b"]])
+        #expect(reviewed["cost"]?["instances"]?.int == 2)
         await a.agent!.stop()
         await b.agent!.stop()
     }
@@ -203,6 +213,9 @@ import TestSupport
         #expect(Self.count(receiver, "GameServerDown", "game-a", "firing") == 0)
         let unreachable = try await HTTP.get(a.agent!.baseURL + "/api/instances")
         #expect(try JSONParser.parse(unreachable.body)["instances"]?.array?.first { $0["instance_id"]?.string == "game-b" }?["origin_reachable"]?.bool == false)
+        // The dashboard's picker on the survivor groups instances by agent and marks B unreachable.
+        let (status, output) = try await BrowserScript.run("fleet_picker.py", [a.agent!.baseURL, "game-b", "b"])
+        #expect(status == 0, "\(output.suffix(2000))")
 
         // Host B comes back: the survivor resolves what it sent, and B does not re-announce its server as down.
         serverB = try await GameServerProcess(directory: b.dir, instanceID: "game-b")

@@ -104,9 +104,14 @@ public final class Fleet: Sendable {
         guard let origin, origin != config.agentID else { return true }
         return peers.withLock { peers in
             let timeout = config.peerTimeout
-            if let owner = peers.first(where: { Self.name($0) == origin }), silence(owner, now: now) < timeout { return false }
-            let live = peers.filter { $0.agentID != nil && silence($0, now: now) < timeout }.compactMap(\.agentID)
-            return (live + [config.agentID]).min() == config.agentID
+            let live = peers.filter { silence($0, now: now) < timeout }
+            if let owner = peers.first(where: { Self.name($0) == origin }) {
+                if silence(owner, now: now) < timeout { return false }
+            } else if live.contains(where: { $0.agentID == nil }) {
+                // A peer not heard from yet (since this agent started) may be the origin, or have a lower ID.
+                return false
+            }
+            return (live.compactMap(\.agentID) + [config.agentID]).min() == config.agentID
         }
     }
 

@@ -197,14 +197,28 @@ async function start() {
     if (!state.dash || !list.dashboards.some((d) => d.name === state.dash)) state.dash = list.dashboards[0].name;
     select.value = state.dash;
     const instanceSelect = $("instance-select");
-    const options = [["all", "all instances"], ["fleet", "fleet total"]].concat(instances.instances.map((i) => [i.instance_id, i.instance_id]));
-    for (const [value, label] of options) {
+    const addOption = (parent, value, label) => {
       const option = document.createElement("option");
       option.value = value;
       option.textContent = label;
-      instanceSelect.append(option);
+      parent.append(option);
+    };
+    addOption(instanceSelect, "all", "all instances");
+    addOption(instanceSelect, "fleet", "fleet total");
+    // In a fleet of agents, instances are grouped by the agent (host) whose files they come from.
+    const origins = [...new Set(instances.instances.map((i) => i.origin))].sort();
+    for (const origin of origins) {
+      const members = instances.instances.filter((i) => i.origin === origin);
+      let parent = instanceSelect;
+      if (origins.length > 1) {
+        parent = document.createElement("optgroup");
+        parent.label = `agent ${origin}` + (members[0].origin_reachable ? "" : " (unreachable)");
+        instanceSelect.append(parent);
+      }
+      for (const i of members) addOption(parent, i.instance_id, i.instance_id + (origins.length > 1 ? ` · ${origin}` : ""));
     }
-    instanceSelect.value = options.some((o) => o[0] === state.instance) ? state.instance : "all";
+    const values = ["all", "fleet"].concat(instances.instances.map((i) => i.instance_id));
+    instanceSelect.value = values.includes(state.instance) ? state.instance : "all";
     $("refresh-select").value = String(state.refresh);
     buildPanels(await getJSON("/api/dashboards/" + encodeURIComponent(state.dash)));
     writeURL();

@@ -233,6 +233,7 @@ extension DailyReview {
         func day(_ f: DayFigures) -> JSON {
             [
                 "date": .string(Self.date(f.day)), "resolution": .string(f.resolution), "instances": JSON(f.instances),
+                "hosts": .object(f.hosts.mapValues { JSON($0) }),
                 "coverage_minutes": .object(f.coverage.mapValues { JSON($0) }), "restarts": JSON(f.restarts),
                 "peak_connections": peak(f.peakConnections), "peak_players": peak(f.peakPlayers), "peak_rooms": peak(f.peakRooms),
                 "peak_games": peak(f.peakGames), "games_started": JSON(f.gamesStarted), "games_finished": JSON(f.gamesFinished),
@@ -321,7 +322,11 @@ extension DailyReview {
         out += "- Peak rooms / games: \(f.peakRooms.map { fmt($0.value) } ?? "–") / \(f.peakGames.map { fmt($0.value) } ?? "–")\n"
         out += "- Games started / finished: \(fmt(f.gamesStarted)) / \(compared(f.gamesFinished, previous.gamesFinished) { $0.gamesFinished })\n"
         if let b = f.busiestHour { out += "- Busiest hour: \(at(b.start)) (\(fmt(b.players)) players on average, \(fmt(b.games)) games started)\n" }
-        out += "- Player-hours: \(fmt(f.playerHours))\n\n## Load\n\n"
+        out += "- Player-hours: \(fmt(f.playerHours))\n"
+        if !f.hosts.isEmpty {
+            out += "- Hosts: " + f.hosts.keys.sorted().map { "\($0) (\(f.hosts[$0]!.joined(separator: ", ")))" }.joined(separator: "; ") + "\n"
+        }
+        out += "\n## Load\n\n"
         if let cpu = f.cpu { out += "- CPU: avg \(compared(cpu.avg, previous.cpu?.avg) { $0.cpu?.avg })%, p95 \(fmt(cpu.p95))%, max \(fmt(cpu.max))%\n" }
         if let m = f.memory { out += "- Memory: avg \(compared(m.avg, previous.memory?.avg) { $0.memory?.avg })%, p95 \(fmt(m.p95))%, max \(fmt(m.max))%\n" }
         if let l = f.latencyP95 { out += "- Action latency p95: \(fmt(l)) ms\n" }
@@ -329,7 +334,8 @@ extension DailyReview {
         out += "- Data coverage: " + (f.coverage.isEmpty ? "none" : f.coverage.keys.sorted().map { "\($0) \(f.coverage[$0]!)/\(1440 * f.days) min" }.joined(separator: ", "))
         out += "; restarts: \(f.restarts)\(f.resolution == "hour" ? " (hourly rollups: raw minutes are past retention)" : "")\n"
         out += "- Alerts fired: " + (f.alertsFired.isEmpty ? "none" : f.alertsFired.joined(separator: ", ")) + "\n\n"
-        out += "## Cost (phase \(prices.currentPhase), \(c.instances) instance\(c.instances == 1 ? "" : "s"))\n\n"
+        let hosts = f.hosts.count > 1 ? " on \(f.hosts.count) hosts" : ""
+        out += "## Cost (phase \(prices.currentPhase), \(c.instances) instance\(c.instances == 1 ? "" : "s")\(hosts))\n\n"
         if let phase = prices.phase(prices.currentPhase), c.instances > phase.instances {
             out += "- \(c.instances) instances reported metrics, more than phase \(phase.number)'s \(phase.instances): the cost counts all of them (is `current_phase` in the prices file up to date?)\n"
         }

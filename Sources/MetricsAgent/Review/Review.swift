@@ -16,6 +16,8 @@ public struct DayFigures: Sendable {
     /// "minute" from the raw samples; "hour" from the 1-hour rollups once raw minutes are pruned (peaks are then upper bounds).
     public var resolution = "minute"
     public var instances: [String] = []
+    /// The instances that reported, by the agent (host) whose files they come from.
+    public var hosts: [String: [String]] = [:]
     /// Minutes with a line, per instance (of 1,440).
     public var coverage: [String: Int] = [:]
     public var restarts = 0
@@ -59,6 +61,10 @@ extension DayFigures {
         } else {
             loadMinutes(&f, rows: rows)
         }
+        let own = try String.fetchOne(db, sql: "SELECT value FROM agent_state WHERE key = 'agent_id'") ?? "this agent"
+        var origins: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT instance_id, origin FROM instances") { origins[row[0]] = row[1] ?? own }
+        f.hosts = Dictionary(grouping: f.instances) { origins[$0] ?? own }
         f.restarts = try Int.fetchOne(db, sql: "SELECT count(*) FROM annotations WHERE kind = 'restart' AND ts >= ? AND ts < ?", arguments: [day, end]) ?? 0
         f.alertsFired = try String.fetchAll(db, sql: "SELECT rule || ' on ' || instance_id FROM alert_history WHERE event = 'firing' AND at >= ? AND at < ? ORDER BY at",
                                            arguments: [day, end])
