@@ -7,6 +7,7 @@ struct Bench: AsyncParsableCommand {
         abstract: "Benchmarks whose figures are in docs/PERFORMANCE.md. Build with -c release.",
         subcommands: [EngineBenchmark.self, BotStrengthBenchmark.self, MetricsTickBenchmark.self, IdleServerBenchmark.self,
                       IngestBenchmark.self, ParseBenchmark.self, AgentTailBenchmark.self, APIBenchmark.self,
-                      AlertLatencyBenchmark.self, ServerLoadBenchmark.self, RedisBackupBenchmark.self, FailoverBenchmark.self])
+                      AlertLatencyBenchmark.self, ServerLoadBenchmark.self, RedisBackupBenchmark.self, FailoverBenchmark.self,
+                      ReplicationBenchmark.self])
 }
 

@@ -23,6 +23,19 @@ final class BenchProcess {
         return server
     }
 
+    /// Starts a metrics-agent (`run`) listening on `port` (0: any) and waits until it accepts connections.
+    static func agent(_ arguments: [String], directory: URL, port: Int = 0) throws -> BenchProcess {
+        let agent = BenchProcess()
+        agent.process.executableURL = binDirectory.appendingPathComponent("metrics-agent")
+        agent.process.arguments = ["run", "--log-dir", directory.appendingPathComponent("logs").path, "--db", directory.appendingPathComponent("m.sqlite").path,
+                                   "--listen", "127.0.0.1:\(port)", "--log-level", "notice"] + arguments
+        try? FileManager.default.createDirectory(at: directory.appendingPathComponent("logs"), withIntermediateDirectories: true)
+        let line = try agent.start(waitingFor: "accepting connections")
+        guard let range = line.range(of: "port=") else { throw ValidationError("no port in: \(line)") }
+        agent.port = Int(line[range.upperBound...].prefix { $0.isNumber }) ?? 0
+        return agent
+    }
+
     /// Starts redis-server on a free loopback port, without persistence.
     static func redis() throws -> BenchProcess {
         let redis = BenchProcess()
