@@ -76,8 +76,13 @@ for file in alerts.yaml prices.yaml; do
     install -m 0644 "config/$file" "$ROOT$ETC_DIR/$file"
   fi
 done
+# The environment files hold webhook URLs and tokens: readable by root only (systemd reads them before
+# dropping to the service user). Existing ones are tightened too.
 for env in game-server metrics-agent; do
-  [ -e "$ROOT$ETC_DIR/$env.env" ] || printf '# Environment for liaptui-%s (KEY=value per line)\n' "$env" > "$ROOT$ETC_DIR/$env.env"
+  if [ ! -e "$ROOT$ETC_DIR/$env.env" ]; then
+    (umask 077; printf '# Environment for liaptui-%s (KEY=value per line; secrets: this file is 0600)\n' "$env" > "$ROOT$ETC_DIR/$env.env")
+  fi
+  chmod 0600 "$ROOT$ETC_DIR/$env.env"
 done
 
 for unit in deploy/systemd/*.service; do

@@ -144,7 +144,15 @@ struct ShutdownCoordinator: Service {
         await app.directory.beginShutdown(
             message: "The server is restarting in \(Int(grace.seconds)) seconds. Your game is saved; you will be reconnected.",
             reconnectDelay: Int(grace.seconds) + app.config.reconnectDelaySeconds)
-        try? await Task.sleep(for: grace)
+        // The grace is for players; with nobody connected and no room to save, there is nothing to wait for.
+        let end = ContinuousClock.now + grace
+        while ContinuousClock.now < end {
+            if app.metrics.connections == 0, await app.directory.gauges().activeRooms == 0 {
+                app.logger.notice("no rooms and no connections: not waiting for the grace")
+                break
+            }
+            try? await Task.sleep(for: min(.milliseconds(100), end - ContinuousClock.now))
+        }
         await app.writer.writeLine()
         let rooms = await app.directory.freezeAndSnapshot()
         do {
@@ -155,7 +163,8 @@ struct ShutdownCoordinator: Service {
             app.logger.error("could not save rooms", metadata: ["error": "\(error)", "path": "\(app.config.stateFile)"])
         }
         await app.directory.leaveFleet()
+        let connected = app.metrics.connections > 0
         await app.directory.closeAllConnections()
-        try? await Task.sleep(for: .milliseconds(300))  // let the close frames go out
+        if connected { try? await Task.sleep(for: .milliseconds(300)) }  // let the close frames go out
     }
 }

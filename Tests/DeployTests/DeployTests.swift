@@ -152,5 +152,76 @@ import TestSupport
         #expect(server["stop_grace_period"] as? String == "45s")
         #expect(((server["healthcheck"] as? [String: Any])?["test"] as? [String])?.contains("http://127.0.0.1:5050/api/health") == true)
         #expect((compose["volumes"] as? [String: Any])?.keys.contains("logs") == true)
+        // No Docker engine runs on these machines, so the image is read, not built: every folder compose mounts
+        // must exist in the image owned by the user it runs as, or Docker creates it as root's and nothing can write.
+        let created = docker.split(separator: "\n").filter { $0.contains("install -d -o liaptui -g liaptui") }.joined(separator: " ")
+        for service in [server, agent] {
+            for volume in (service["volumes"] as? [String]) ?? [] {
+                let mountPoint = volume.split(separator: ":")[1]
+                #expect(created.contains(" " + mountPoint), "\(mountPoint) is not created for liaptui in the image")
+            }
+        }
+        #expect(docker.contains("LIAPTUI_STATE_FILE=/var/lib/liaptui/state/game-state.json"))
+    }
+
+    @Test func secretsAreReadableByRootOnlyAndOneStateFilePathEverywhere() async throws {
+        let t = try await Self.install()
+        for env in ["game-server.env", "metrics-agent.env"] {
+            let mode = try FileManager.default.attributesOfItem(atPath: t.appendingPathComponent("etc/\(env)").path)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(env) is \(String(mode ?? 0, radix: 8))")
+        }
+        // An env file a user made world-readable is tightened by the next install.
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: t.appendingPathComponent("etc/metrics-agent.env").path)
+        _ = try await Self.installAgain(t)
+        #expect(try FileManager.default.attributesOfItem(atPath: t.appendingPathComponent("etc/metrics-agent.env").path)[.posixPermissions] as? Int == 0o600)
+        // The state file: the unit, the docs and the image name the same place.
+        let unit = try String(contentsOf: t.appendingPathComponent("units/liaptui-game-server.service"), encoding: .utf8)
+        let stateFile = t.appendingPathComponent("var/state/game-state.json").path
+        #expect(unit.contains("--state-file \(stateFile)"))
+        let operations = try String(contentsOf: Self.repo.appendingPathComponent("docs/OPERATIONS.md"), encoding: .utf8)
+        #expect(operations.contains("`state/game-state.json`"))
+        #expect(!unit.contains("/var/game-state.json"))
+    }
+
+    @Test func userDataAsksForAnIMDSv2TokenFirst() throws {
+        let script = try String(contentsOf: Self.repo.appendingPathComponent("deploy/ec2/user-data.sh"), encoding: .utf8)
+        let token = try #require(script.range(of: "-X PUT http://169.254.169.254/latest/api/token"))
+        let withToken = try #require(script.range(of: "X-aws-ec2-metadata-token: $token"))
+        #expect(token.lowerBound < withToken.lowerBound)
+        #expect(script.contains("X-aws-ec2-metadata-token-ttl-seconds"))
+    }
+
+    @Test func nginxSiteWorksBesideTheDistributionsDefaultSite() async throws {
+        // Debian's default site (default_server for port 80, server_name _), as the nginx package installs it.
+        let debianDefault = (try? String(contentsOfFile: "/etc/nginx/sites-available/default", encoding: .utf8)) ?? """
+            server {
+                listen 80 default_server;
+                listen [::]:80 default_server;
+                root /var/www/html;
+                index index.html index.htm index.nginx-debian.html;
+                server_name _;
+                location / { try_files $uri $uri/ =404; }
+            }
+            """
+        #expect(debianDefault.contains("default_server"))
+        let server = try await GameServerProcess(instanceID: "game-a")
+        let ours = try String(contentsOf: Self.repo.appendingPathComponent("deploy/nginx/liaptui.conf"), encoding: .utf8)
+            .replacingOccurrences(of: "127.0.0.1:5050", with: "127.0.0.1:\(server.port)")
+            .replacingOccurrences(of: "127.0.0.1:5052", with: "127.0.0.1:\(server.port)")
+        let name = try #require(ours.firstMatch(of: /server_name\s+([^;\s]+);/)?.1)
+        #expect(name != "_", "a real name, or the default site answers first")
+        // Both sites in one http block, as conf.d/ and sites-enabled/ end up: nginx starts only if they agree.
+        let nginx = try await NginxProcess(site: debianDefault + "\n" + ours)
+        func curl(_ host: String) async throws -> String {
+            let child = ChildProcess("/usr/bin/curl", ["-s", "-H", "Host: \(host)", "-w", " %{http_code}", nginx.baseURL + "/api/health"])
+            try child.start()
+            _ = await child.wait()
+            return child.log
+        }
+        let ourReply = try await curl(String(name))
+        #expect(ourReply.hasSuffix(" 200") && ourReply.contains("healthy"), "\(ourReply)")
+        #expect(try await curl("10.0.0.9").hasSuffix(" 404"), "other names stay with the default site")
+        await nginx.stop()
+        server.stop()
     }
 }

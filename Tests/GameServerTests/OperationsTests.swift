@@ -107,6 +107,7 @@ import TestSupport
         let status = await server.child.wait(timeout: .seconds(10))
         #expect(status == 0)
         #expect(ContinuousClock.now - stopRequested < .seconds(1.5 + 5))
+        #expect(ContinuousClock.now - stopRequested >= .seconds(1.5), "with a player connected the grace is waited in full")
         #expect(FileManager.default.fileExists(atPath: server.stateFile.path))
         #expect(MetricsLines.read(server.logDirectory).count > linesBefore, "a final metrics line")
         #expect(server.child.log.contains("saved rooms"))
@@ -131,6 +132,20 @@ import TestSupport
         let rest = try await Players.play(back.client)
         #expect(rest.ended != nil)
         #expect(!FileManager.default.fileExists(atPath: server.stateFile.path), "the state file is retired once restored")
+    }
+
+    @Test func anIdleServerStopsWithoutWaitingTheGrace() async throws {
+        // Production's 30 s grace; nobody is connected and no room exists.
+        let server = try await GameServerProcess(arguments: ["--shutdown-grace", "30"])
+        let stopRequested = ContinuousClock.now
+        server.child.signal(SIGTERM)
+        let status = await server.child.wait(timeout: .seconds(20))
+        let took = ContinuousClock.now - stopRequested
+        #expect(status == 0)
+        #expect(took < .seconds(20), "an idle server must not wait the 30 s grace (took \(took))")
+        #expect(server.child.log.contains("no rooms and no connections: not waiting for the grace"))
+        #expect(server.child.log.contains("saved rooms"), "the state is still saved")
+        print("idle server stopped in \(took)")
     }
 
     @Test func unwritableLogDirectoryLeavesTheServerUpAndCounting() async throws {

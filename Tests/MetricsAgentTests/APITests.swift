@@ -152,6 +152,20 @@ import TestSupport
         await agent.stop()
     }
 
+    @Test func theDemoLinkShowsMovingDataWithinAMinute() async throws {
+        // The view scripts/run --demo prints, taken from the script itself.
+        let script = try String(contentsOf: AgentProcess.dashboards.deletingLastPathComponent().appendingPathComponent("scripts/run"), encoding: .utf8)
+        let link = try #require(script.firstMatch(of: /dashboard: http:\/\/127\.0\.0\.1:5051(\/\?[^ ]*)/)?.1)
+        let dir = TemporaryDirectory.make("demo")
+        let server = try await GameServerProcess(directory: dir)  // a line every second
+        let agent = try await AgentProcess(logDirectory: server.logDirectory, database: dir.appendingPathComponent("m.sqlite"))
+        #expect(try await eventually(timeout: .seconds(30)) { try agent.db.sampleTimestamps().count >= 2 })
+        let (status, output) = try await BrowserScript.run("demo_view.py", [agent.baseURL + link])
+        #expect(status == 0, "\(output.suffix(2000))")
+        await agent.stop()
+        server.stop()
+    }
+
     @Test func grafanaDashboardMatchesOurPanels() async throws {
         // The committed file is what `metrics-agent grafana` makes of our dashboard: they cannot drift apart.
         let generate = ChildProcess("metrics-agent", ["grafana", "--dashboards", AgentProcess.dashboards.path])

@@ -135,6 +135,27 @@ import TestSupport
         await b.agent!.stop()
     }
 
+    @Test func aFullMeshOfThreeHasNoLoops() async throws {
+        let hosts = [try await Host("m1"), try await Host("m2"), try await Host("m3")]
+        for (i, host) in hosts.enumerated() {
+            var writer = LineWriter(directory: host.logs, instance: "game-\(host.id)", start: Date().addingTimeInterval(-7200))
+            writer.append(100 + 10 * i)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for host in hosts { group.addTask { try await host.start(peers: hosts.filter { $0 !== host }) } }
+            try await group.waitForAll()
+        }
+        #expect(try await eventually(timeout: .seconds(60)) { try hosts.allSatisfy { try $0.count() == 330 } })
+        for host in hosts {
+            // From each peer exactly that peer's own lines: nothing relayed, nothing twice.
+            let perPeer = try host.agent!.db.text("SELECT group_concat(agent_id || '=' || lines, ',') FROM (SELECT agent_id, lines FROM peers ORDER BY agent_id)")
+            let expected = hosts.enumerated().filter { $0.element !== host }.map { "\($0.element.id)=\(100 + 10 * $0.offset)" }.joined(separator: ",")
+            #expect(perPeer == expected)
+            #expect(try host.agent!.db.scalar("SELECT count(DISTINCT instance_id) FROM replication_log") == 1, "only its own instance is served")
+        }
+        for host in hosts { await host.agent!.stop() }
+    }
+
     @Test func aPeerThatWasDownCatchesUpWithoutLossOrDuplicates() async throws {
         let a = try await Host("a"), b = try await Host("b")
         var writerA = LineWriter(directory: a.logs, instance: "game-a", start: Date().addingTimeInterval(-10 * 3600))

@@ -10,12 +10,14 @@ public final class NginxProcess: @unchecked Sendable {
     public var baseURL: String { "http://127.0.0.1:\(port)" }
     public func wsURL(_ path: String) -> String { "ws://127.0.0.1:\(port)\(path)" }
 
-    /// `site` is the http-block configuration; its `listen` port is replaced with a free one.
+    /// `site` is the http-block configuration (one or more server blocks); every `listen 80` is moved to
+    /// a free loopback port (IPv6 listens dropped), keeping `default_server` where a site has it.
     public init(site: String) async throws {
         directory = TemporaryDirectory.make("nginx")
         port = LoopbackPort.free()
         let dir = directory.path
-        let siteText = site.replacingOccurrences(of: "listen 80;", with: "listen 127.0.0.1:\(port);")
+        let siteText = site.replacing(/listen\s+\[::\]:80[^;]*;/, with: "")
+            .replacing(/listen\s+80\b/, with: "listen 127.0.0.1:\(port)")
         try siteText.write(to: directory.appendingPathComponent("site.conf"), atomically: true, encoding: .utf8)
         let main = """
         pid \(dir)/nginx.pid;

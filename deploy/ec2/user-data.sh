@@ -8,7 +8,18 @@
 set -euo pipefail
 
 RELEASE_URL="${RELEASE_URL:-https://example.com/liaptui/liaptui.tgz}"
-INSTANCE_ID="$(curl -fsS -m 2 http://169.254.169.254/latest/meta-data/instance-id || hostname)"
+# Instance metadata with IMDSv2 (a session token first; new instances require it),
+# then IMDSv1 for older settings, then the host name.
+imds() {
+  local token
+  token="$(curl -fsS -m 2 -X PUT http://169.254.169.254/latest/api/token \
+    -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' 2>/dev/null || true)"
+  if [ -n "$token" ]; then
+    curl -fsS -m 2 -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1" && return 0
+  fi
+  curl -fsS -m 2 "http://169.254.169.254/latest/meta-data/$1"
+}
+INSTANCE_ID="$(imds instance-id || hostname)"
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
@@ -22,7 +33,7 @@ install -d -o liaptui -g liaptui /var/lib/liaptui /var/lib/liaptui/logs /var/lib
 chown -R liaptui:liaptui /var/lib/liaptui
 
 # The instance ID names this server in metrics lines and in the sticky-session cookie.
-printf 'LIAPTUI_INSTANCE_ID=%s\n' "$INSTANCE_ID" > /etc/liaptui/game-server.env
+(umask 077; printf 'LIAPTUI_INSTANCE_ID=%s\n' "$INSTANCE_ID" > /etc/liaptui/game-server.env)
 
 systemctl daemon-reload
 systemctl enable --now liaptui-game-server liaptui-metrics-agent
