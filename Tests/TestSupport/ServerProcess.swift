@@ -44,7 +44,11 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    public func start() throws { try process.run() }
+    public func start() throws {
+        try process.run()
+        // The child has its copy of the pipe's write end; ours must close, or end of file never comes.
+        try? pipe.fileHandleForWriting.close()
+    }
 
     public var log: String { output.text }
     public var isRunning: Bool { process.isRunning }
@@ -52,12 +56,16 @@ public final class ChildProcess: @unchecked Sendable {
 
     public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
+    /// When `wait` first saw the process gone (within its 20 ms polling).
+    public private(set) var exitedAt: ContinuousClock.Instant?
+
     /// Waits for the process to exit and returns its status; nil on timeout.
     @discardableResult
     public func wait(timeout: Duration = .seconds(30)) async -> Int32? {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         guard !process.isRunning else { return nil }
+        if exitedAt == nil { exitedAt = .now }
         // Let the last output arrive. Bounded: a child the process left running may hold the pipe open.
         let drained = ContinuousClock.now + .seconds(5)
         while !output.ended && ContinuousClock.now < drained { try? await Task.sleep(for: .milliseconds(10)) }
