@@ -60,15 +60,20 @@ struct ReplicationBenchmark: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(20))
         }
         let catchUp = (ContinuousClock.now - started).seconds, catchUpCPU = agentA.cpuSeconds - cpuBefore
-        // Following an idle peer: A's CPU over 20 s with nothing new, against B's (the same agent, same peer).
-        let idleA = agentA.cpuSeconds, idleB = agentB.cpuSeconds
+        // Following an idle peer: A's and B's CPU over 20 s with nothing new, against an agent without peers (baseline).
+        let hostC = BenchProcess.temporaryDirectory("replica-c")
+        defer { try? FileManager.default.removeItem(at: hostC) }
+        let alone = try BenchProcess.agent([], directory: hostC)
+        defer { alone.kill() }
+        let idleA = agentA.cpuSeconds, idleB = agentB.cpuSeconds, idleC = alone.cpuSeconds
         try await Task.sleep(for: .seconds(20))
         print(String(format: "samples=%d median_ms=%.0f p90_ms=%.0f max_ms=%.0f (line written on B to visible on A's API; peer poll %@)",
                      latencies.count, latencies[latencies.count / 2], latencies[min(latencies.count - 1, latencies.count * 9 / 10)],
                      latencies.last!, peerPoll ?? "2s (default)"))
         print(String(format: "catch_up lines=%d seconds=%.2f lines_per_second=%.0f cpu_seconds=%.2f cpu_us_per_line=%.1f",
                      backlog, catchUp, Double(backlog) / catchUp, catchUpCPU, catchUpCPU / Double(backlog) * 1e6))
-        print(String(format: "idle_follow cpu_seconds_per_20s a=%.3f b=%.3f", agentA.cpuSeconds - idleA, agentB.cpuSeconds - idleB))
+        print(String(format: "idle_follow cpu_seconds_per_20s a=%.3f b=%.3f baseline_without_peers=%.3f",
+                     agentA.cpuSeconds - idleA, agentB.cpuSeconds - idleB, alone.cpuSeconds - idleC))
     }
 
     static func append(instance: String, at date: Date, to logs: URL) {
