@@ -17,8 +17,10 @@ public struct AgentConfig: Sendable {
     public var prices: Prices?
     /// Where and when the daily review is posted; nil: not posted.
     public var reviewSchedule: ReviewSchedule?
-    /// Delay before the first prune, then the period between prunes.
+    /// Delay before the first prune, then the period between prunes (and between passes over the files' retention).
     public var pruneInterval: Duration = .seconds(600)
+    /// When metrics files are compressed and deleted.
+    public var fileRetention = FileRetention()
     /// This agent's name and the other agents it shares data and alerting duties with.
     public var fleet = FleetConfig()
 

@@ -54,6 +54,8 @@ public final class AgentStats: Sendable {
         text.add("metricsagent_lines_quarantined_total", .counter, "Bad lines put in quarantine.", Double(s.ingest.quarantined))
         text.add("metricsagent_duplicate_lines_total", .counter, "Lines dropped because their (instance, timestamp) was stored.", Double(s.ingest.duplicates))
         text.add("metricsagent_bytes_read_total", .counter, "Bytes of complete lines consumed.", Double(s.ingest.bytes))
+        text.add("metricsagent_unreadable_files_total", .counter, "Metrics files that could not be read (a corrupt .gz), once per file version.",
+                 Double(s.ingest.unreadable))
         text.add("metricsagent_files_tracked", .gauge, "Metrics files (live and rotated) in the log folders.", Double(s.filesTracked))
         text.add("metricsagent_errors_total", .counter, "Ingest or database errors (retried).", Double(s.errors))
         if let newest = s.newestTimestampMS {

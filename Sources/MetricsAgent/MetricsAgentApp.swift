@@ -48,6 +48,17 @@ public final class MetricsAgentApp: Sendable {
         return counts
     }
 
+    /// Compresses and deletes the metrics files that are due (FileRetention) and logs what it did.
+    @discardableResult
+    public func applyFileRetention(_ tailer: Tailer? = nil, now: Date = Date()) throws -> RetentionCounts {
+        let tailer = tailer ?? makeTailer()
+        let counts = try tailer.applyRetention(config.fileRetention, now: now)
+        if counts.compressed + counts.deleted > 0 {
+            logger.notice("metrics files compressed and deleted", metadata: ["compressed": "\(counts.compressed)", "deleted": "\(counts.deleted)"])
+        }
+        return counts
+    }
+
     /// The rules this agent evaluates: the file's, plus the fleet's AgentUnreachable when there are peers.
     public var alertConfig: AlertConfig? {
         guard var alerts = config.alerts else { return nil }

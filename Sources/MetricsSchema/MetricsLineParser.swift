@@ -21,6 +21,8 @@ public enum LineProblem: Error, Equatable, Sendable, CustomStringConvertible {
     case missingTimestamp
     case invalidTimestamp(String)
     case wrongType(field: String, found: String)
+    /// A line cut short by an interrupted write, with the next complete line glued to it (that one is kept).
+    case torn
 
     /// A short, stable reason for the quarantine table.
     public var reason: String {
@@ -32,6 +34,7 @@ public enum LineProblem: Error, Equatable, Sendable, CustomStringConvertible {
         case .missingTimestamp: return "missing_timestamp"
         case .invalidTimestamp: return "invalid_timestamp"
         case .wrongType: return "wrong_type"
+        case .torn: return "torn_write"
         }
     }
 
@@ -44,6 +47,7 @@ public enum LineProblem: Error, Equatable, Sendable, CustomStringConvertible {
         case .missingTimestamp: return "no timestamp"
         case .invalidTimestamp(let t): return "unreadable timestamp '\(t.prefix(40))'"
         case .wrongType(let field, let found): return "'\(field)' is \(found), expected a number"
+        case .torn: return "a line cut short by an interrupted write; the complete line written after it was kept"
         }
     }
 }

@@ -24,6 +24,10 @@ struct CommonOptions: ParsableArguments {
     var retention1h: String?
     @Option(name: .customLong("retention-1d"), help: "Keep 1-day buckets this long (default 5y). [METRICS_AGENT_RETENTION_1D]")
     var retention1d: String?
+    @Option(help: "Delete a metrics file this long after its day ended, once read to the end; off keeps them (default 30d). [METRICS_AGENT_FILE_RETENTION]")
+    var fileRetention: String?
+    @Option(help: "Compress a metrics file this long after its day ended, once read to the end; off never (default 1d). [METRICS_AGENT_COMPRESS_AFTER]")
+    var compressAfter: String?
 
     func env(_ name: String) -> String? { FlagOrEnvironment().value(nil, name) }
 
@@ -44,6 +48,17 @@ struct CommonOptions: ParsableArguments {
         if let v = try keep(retention5m, "METRICS_AGENT_RETENTION_5M", "retention-5m") { config.retention.fiveMinutes = v }
         if let v = try keep(retention1h, "METRICS_AGENT_RETENTION_1H", "retention-1h") { config.retention.hour = v }
         if let v = try keep(retention1d, "METRICS_AGENT_RETENTION_1D", "retention-1d") { config.retention.day = v }
+        func fileAge(_ flag: String?, _ name: String, _ option: String, default value: TimeInterval?) throws -> TimeInterval? {
+            guard let text = flag ?? env(name) else { return value }
+            if text == "off" { return nil }
+            guard let seconds = Durations.parse(text), seconds > 0 else {
+                throw ValidationError("--\(option) must be a duration such as 1d or 30d, or off, not '\(text.prefix(20))'")
+            }
+            return seconds
+        }
+        config.fileRetention.keep = try fileAge(fileRetention, "METRICS_AGENT_FILE_RETENTION", "file-retention", default: config.fileRetention.keep)
+        config.fileRetention.compressAfter = try fileAge(compressAfter, "METRICS_AGENT_COMPRESS_AFTER", "compress-after",
+                                                         default: config.fileRetention.compressAfter)
         return config
     }
 
@@ -207,14 +222,16 @@ struct Ingest: AsyncParsableCommand {
 
 struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print one metric's series: CSV `timestamp,value` (empty value for a gap) or JSON.")
+        abstract: "Print one metric's series: CSV `timestamp,value` (empty value for a gap) or JSON.",
+        discussion: "The step is kept as given (up to 1,000,000 points); when it cannot be (a tier past its retention, whole buckets), the step used is said on standard error.")
+    static let maxPoints: Int64 = 1_000_000
 
     @OptionGroup var common: CommonOptions
     @Option(help: "Metric name (see /api/metrics).") var metric: String
     @Option(help: "Instance; omit for the fleet (all instances combined).") var instance: String?
     @Option(help: "Start: now-24h, RFC 3339 or Unix seconds.") var from: String
     @Option(help: "End (default now).") var to: String = "now"
-    @Option(help: "Step: 60s, 5m, 1h, 1d (default: about 1,000 points).") var step: String?
+    @Option(help: "Step: 60s, 5m, 1h, 1d (default: a round step giving at most 1,500 points).") var step: String?
     @Option(help: "avg, min, max, sum, count, p95 or p99.") var stat: String = "avg"
     @Option(help: "csv or json.") var format: String = "csv"
 
@@ -228,7 +245,7 @@ struct Export: AsyncParsableCommand {
         do {
             query = SeriesQuery(metric: metric, instances: instance.map { [$0] } ?? [], from: try TimeParameter.parse(from),
                                 to: try TimeParameter.parse(to), step: try step.map { try TimeParameter.duration($0) },
-                                statistic: statistic)
+                                statistic: statistic, maxPoints: Export.maxPoints, roundStep: false)
         } catch {
             throw ValidationError("\(error)")
         }
@@ -241,6 +258,14 @@ struct Export: AsyncParsableCommand {
             result = try QueryEngine(store: store, retention: config.retention).series(query)
         } catch let error as QueryError {
             throw ValidationError(error.description)
+        }
+        if let asked = query.step, result.step != asked {
+            // Said on standard error, so the data on standard output stays clean.
+            let why = result.tier != .raw && asked < result.tier.milliseconds
+                ? "the \(result.tier.name) tier is the finest that still holds the start of the range (--retention-*)"
+                : asked < result.step && (query.to - query.from) / asked > Export.maxPoints ? "more than \(Export.maxPoints) points"
+                : "steps are whole buckets of the \(result.tier.name) tier"
+            FileHandle.standardError.write(Data("export: step \(step ?? "") coarsened to \(result.step / 1000) s: \(why)\n".utf8))
         }
         let points = instance == nil ? (result.fleet ?? result.series.first?.points ?? []) : (result.series.first?.points ?? [])
         if format == "csv" {
@@ -274,7 +299,7 @@ struct Grafana: ParsableCommand {
 
 struct Prune: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Roll up pending days, then delete what each tier no longer keeps (a running agent does this every 10 minutes).")
+        abstract: "Roll up pending days, delete what each tier no longer keeps, and compress and delete metrics files that are due (a running agent does this every 10 minutes).")
 
     @OptionGroup var common: CommonOptions
     @Flag(help: "Then VACUUM, giving the freed space back to the file system (locks the database meanwhile).") var vacuum = false
@@ -284,8 +309,9 @@ struct Prune: AsyncParsableCommand {
         let logger = try common.logger("metrics-agent")
         let app = try openApp(config, logger)
         let deleted = try app.rollups.prune()
+        let files = try app.applyFileRetention()
         if vacuum { try await app.store.pool.vacuum() }
-        print("deleted=\(deleted)")
+        print("deleted=\(deleted) files_compressed=\(files.compressed) files_deleted=\(files.deleted) files_waiting=\(files.waiting.count)")
     }
 }
 

@@ -107,31 +107,60 @@ import TestSupport
         #expect(await check.wait() == 0, "\(check.log)")
     }
 
-    @Test func shippedLogrotateFileUnderALiveAgentLosesAndRepeatsNothing() async throws {
+    /// The shipped setup over 40 days of files: the installed agent unit's own command line, and the
+    /// installed logrotate file run by the real logrotate beside it.
+    @Test func shippedSetupCompressesAndDeletesMetricsFilesOnlyOnceRead() async throws {
         let t = try await Self.install()
         let logs = t.appendingPathComponent("var/logs")
-        let conf = t.appendingPathComponent("logrotate/liaptui")
-        let db = AgentDatabase(path: t.appendingPathComponent("agent.sqlite").path)
-        let agent = try await AgentProcess(logDirectory: logs, database: t.appendingPathComponent("agent.sqlite"))
-        var writer = LineWriter(directory: logs)
-        var written: [Int64] = []
-        for round in 0..<6 {
-            // Two dated files, as around midnight.
-            written += writer.append(20, to: "metrics_20261126.jsonl", step: 1)
-            written += writer.append(5, to: "metrics_20261127.jsonl", step: 1)
-            if round % 2 == 0 { try await Task.sleep(for: .milliseconds(150)) }
-            let rotate = ChildProcess("/usr/sbin/logrotate", ["-f", "-s", t.appendingPathComponent("logrotate.state").path, conf.path])
-            try rotate.start()
-            #expect(await rotate.wait() == 0, "\(rotate.log)")
+        // 40 days of files, a line an hour, ending today (UTC).
+        let today = (Date().timeIntervalSince1970 / 86_400).rounded(.down) * 86_400
+        var writer = LineWriter(directory: logs, instance: "game-1", start: Date(timeIntervalSince1970: today - 39 * 86_400))
+        let written = writer.append(39 * 24 + Int((Date().timeIntervalSince1970 - today) / 3600), step: 3600)
+        // logrotate as installed leaves the metrics files to the agent.
+        let rotate = ChildProcess("/usr/sbin/logrotate", ["-f", "-s", t.appendingPathComponent("logrotate.state").path,
+                                                          t.appendingPathComponent("logrotate/liaptui").path])
+        try rotate.start()
+        #expect(await rotate.wait() == 0, "\(rotate.log)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: logs.path).allSatisfy { $0.hasSuffix(".jsonl") })
+
+        // The agent exactly as the unit starts it (the API on a free loopback port instead of 5051).
+        let unit = try String(contentsOf: t.appendingPathComponent("units/liaptui-metrics-agent.service"), encoding: .utf8)
+        let command = try #require(unit.split(separator: "\n").first { $0.hasPrefix("ExecStart=") }).dropFirst("ExecStart=".count)
+            .split(separator: " ").map(String.init)
+        #expect(command.contains("--file-retention") && command[command.firstIndex(of: "--file-retention")! + 1] == "30d")
+        let arguments = Array(command.dropFirst()).map { $0 == "127.0.0.1:5051" ? "127.0.0.1:0" : $0 }
+            + ["--retention-raw", "3650d", "--retention-5m", "3650d"]
+        let agent = ChildProcess(command[0], arguments)
+        try agent.start()
+        try await agent.waitForOutput("metrics files compressed and deleted", timeout: .seconds(120))
+        let db = AgentDatabase(path: t.appendingPathComponent("var/metrics.sqlite").path)
+        // Every line was read before its file was compressed or deleted.
+        #expect(try db.sampleTimestamps(instance: "game-1") == written)
+        let files = Set(try FileManager.default.contentsOfDirectory(atPath: logs.path))
+        for age in 0..<40 {
+            let name = LineWriter.fileName(for: Date(timeIntervalSince1970: today - Double(age) * 86_400))
+            switch age {
+            case 0, 1: #expect(files.contains(name), "today's and yesterday's files stay as they are: \(name)")
+            case 2...30: #expect(files.contains(name + ".gz") && !files.contains(name), "compressed a day after its day: \(name)")
+            default: #expect(!files.contains(name) && !files.contains(name + ".gz"), "deleted after 30 days: \(name)")
+            }
         }
-        #expect(try await eventually(timeout: .seconds(20)) { try db.sampleTimestamps().count >= written.count })
-        try await Task.sleep(for: .milliseconds(500))
-        await agent.stop()
-        #expect(try db.sampleTimestamps() == written.sorted())
-        #expect(try db.linesConsumed() == written.count)
-        let files = try FileManager.default.contentsOfDirectory(atPath: logs.path)
-        #expect(files.contains { $0.hasSuffix(".gz") }, "older rotations are compressed: \(files)")
-        #expect(files.contains { $0.hasSuffix(".jsonl.1") }, "the newest rotation waits a day (delaycompress)")
+        // The compressed files are real gzip, holding the same lines.
+        let check = ChildProcess("/bin/sh", ["-c", "cd '\(logs.path)' && gzip -t *.gz && gzip -dc *.gz | wc -l"])
+        try check.start()
+        #expect(await check.wait() == 0)
+        #expect(check.log.trimmingCharacters(in: .whitespacesAndNewlines) == String(29 * 24), "\(check.log)")
+        agent.signal(SIGTERM)
+        #expect(await agent.wait(timeout: .seconds(20)) == 0)
+        // Started again, it reads none of them twice.
+        let consumed = try db.linesConsumed()
+        let again = ChildProcess(command[0], arguments)
+        try again.start()
+        try await again.waitForOutput("backfill done")
+        again.signal(SIGTERM)
+        _ = await again.wait(timeout: .seconds(20))
+        #expect(try db.linesConsumed() == consumed)
+        #expect(try db.sampleTimestamps(instance: "game-1") == written)
     }
 
     @Test func dockerfileAndComposeFile() throws {
@@ -148,7 +177,8 @@ import TestSupport
         let server = try #require(services["game-server"] as? [String: Any])
         let agent = try #require(services["metrics-agent"] as? [String: Any])
         #expect((server["volumes"] as? [String])?.contains("logs:/var/lib/liaptui/logs") == true)
-        #expect((agent["volumes"] as? [String])?.contains("logs:/var/lib/liaptui/logs:ro") == true, "the sidecar reads the same metrics files")
+        #expect((agent["volumes"] as? [String])?.contains("logs:/var/lib/liaptui/logs") == true,
+                "the sidecar reads the same metrics files, and compresses and deletes them (read-write)")
         #expect(server["stop_grace_period"] as? String == "45s")
         #expect(((server["healthcheck"] as? [String: Any])?["test"] as? [String])?.contains("http://127.0.0.1:5050/api/health") == true)
         #expect((compose["volumes"] as? [String: Any])?.keys.contains("logs") == true)

@@ -25,7 +25,18 @@ struct IngestService: Service, @unchecked Sendable {
                 "ingested": "\(backfill.ingested)", "quarantined": "\(backfill.quarantined)", "files": "\(backfill.files)",
             ])
             var failures = 0
+            // File retention right after the backfill, then with every prune.
+            var nextRetention = ContinuousClock.now
             while !Task.isCancelled {
+                if ContinuousClock.now >= nextRetention {
+                    nextRetention = ContinuousClock.now + app.config.pruneInterval
+                    do {
+                        try await app.onWorker { try app.applyFileRetention(tailer) }
+                    } catch {
+                        app.stats.error()
+                        app.logger.error("metrics file retention failed; retrying later", metadata: ["error": "\(error)"])
+                    }
+                }
                 do {
                     try await Task.sleep(for: failures == 0 ? app.config.pollInterval : .seconds(min(30, 1 << min(failures, 5))))
                 } catch { return }

@@ -120,6 +120,18 @@ final class GzipFile: ByteSource {
         }
     }
 
+    /// The size of the content from the gzip trailer (ISIZE: modulo 4 GiB, exact for metrics files), without decompressing.
+    static func uncompressedSize(path: String) -> Int64? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_size >= 18 else { return nil }
+        var trailer = [UInt8](repeating: 0, count: 4)
+        guard trailer.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, 4, off_t(info.st_size - 4)) }) == 4 else { return nil }
+        return Int64(trailer[0]) | Int64(trailer[1]) << 8 | Int64(trailer[2]) << 16 | Int64(trailer[3]) << 24
+    }
+
     func read(at offset: Int64, count: Int, into buffer: inout [UInt8]) throws -> Int {
         let start = Int(offset)
         guard start < content.count else { return 0 }

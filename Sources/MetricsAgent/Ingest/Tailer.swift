@@ -13,12 +13,15 @@ public struct IngestCounts: Sendable, Equatable {
     public var duplicates = 0
     public var files = 0
     public var bytes: Int64 = 0
+    /// Files that could not be read (a corrupt `.gz`, no permission): each counted and logged once until it changes.
+    public var unreadable = 0
 
     public static func += (a: inout IngestCounts, b: IngestCounts) {
         a.ingested += b.ingested
         a.quarantined += b.quarantined
         a.duplicates += b.duplicates
         a.bytes += b.bytes
+        a.unreadable += b.unreadable
     }
 }
 
@@ -60,6 +63,8 @@ public final class Tailer: @unchecked Sendable {
     }
 
     private var seen: [FileKey: (size: Int64, mtimeNS: Int64)] = [:]
+    /// Files whose retention waits for ingestion, already logged once.
+    var retentionWarned = Set<String>()
     private var buffer = [UInt8](repeating: 0, count: Tailer.chunkSize)
     public private(set) var totals = IngestCounts()
     public private(set) var filesTracked = 0
@@ -77,13 +82,24 @@ public final class Tailer: @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Bytes not yet ingested in the files present now (for progress display; `.gz` counted compressed).
+    /// Bytes not yet ingested in the files present now, uncompressed (for progress display): a plain file's
+    /// size past its stream's offset; a `.gz` whose content is not known to be stored, its uncompressed size
+    /// from the gzip trailer.
     public func pendingBytes() -> Int64 {
         let files = LogFile.find(in: config.directories, pattern: config.pattern)
-        let ingested = (try? store.pool.read { db in
-            try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(committed_offset), 0) FROM streams")
-        }) ?? 0
-        return max(0, files.reduce(0) { $0 + $1.size } - (ingested ?? 0))
+        var pending: Int64 = 0
+        for file in files {
+            if file.compressed {
+                if (try? alreadyComplete(file)) == true { continue }
+                pending += GzipFile.uncompressedSize(path: file.path) ?? file.size
+            } else {
+                guard let source = try? PlainFile(path: file.path) else { continue }
+                let fingerprint = (try? self.fingerprint(of: source)) ?? nil
+                let offset = fingerprint.flatMap { f in try? store.pool.read { try StreamRecord.find(fingerprint: f, in: $0) }?.offset } ?? 0
+                pending += max(0, source.size - offset)
+            }
+        }
+        return pending
     }
 
     /// One pass over every file: reads what is new, oldest file first.
@@ -103,11 +119,15 @@ public final class Tailer: @unchecked Sendable {
                     try ingest(file, pipeline: pipeline)
                     seen[file.key] = (file.size, file.mtimeNS)
                 } catch let error as ReadError {
-                    // A vanished or unreadable file is not fatal: log it and look again next time.
-                    logger.warning("cannot read metrics file", metadata: ["error": "\(error)"])
+                    // Not fatal: logged and counted once, then left alone until the file changes (or vanishes).
+                    logger.warning("cannot read metrics file; skipped until it changes", metadata: ["error": "\(error)"])
+                    counts.unreadable += 1
+                    seen[file.key] = (file.size, file.mtimeNS)
                 }
             }
+            let unreadable = counts.unreadable
             counts = try pipeline.finish()
+            counts.unreadable = unreadable
         } catch {
             _ = try? pipeline.finish()
             // What was committed before the failure still counts.
@@ -177,7 +197,7 @@ public final class Tailer: @unchecked Sendable {
     }
 
     /// The first line (up to 4 KiB) of the source, or nil while it has no complete first line.
-    private func fingerprint(of source: ByteSource) throws -> [UInt8]? {
+    func fingerprint(of source: ByteSource) throws -> [UInt8]? {
         var head = [UInt8](repeating: 0, count: Tailer.fingerprintBytes)
         let n = try source.read(at: 0, count: Tailer.fingerprintBytes, into: &head)
         if let newline = head[0..<n].firstIndex(of: 0x0A) { return Array(head[0...newline]) }
@@ -197,7 +217,7 @@ public final class Tailer: @unchecked Sendable {
     }
 
     /// A `.gz` seen before with the same size and time whose content is all stored needs no decompressing.
-    private func alreadyComplete(_ file: LogFile) throws -> Bool {
+    func alreadyComplete(_ file: LogFile) throws -> Bool {
         try store.pool.read { db in
             try Bool.fetchOne(db, sql: """
                 SELECT s.committed_offset >= o.content_length FROM file_observations o JOIN streams s ON s.id = o.stream_id
@@ -252,12 +272,10 @@ public final class Tailer: @unchecked Sendable {
             // Rollups recompute whole buckets from the raw rows, so a duplicate among these changes nothing.
             let stored = rows.map { StoredRow(instanceID: $0.instanceID, timestampMS: $0.line.timestampMS) }
             for q in quarantined {
-                try db.execute(sql: """
-                    INSERT OR IGNORE INTO quarantine (stream_id, path, line_offset, length, reason, detail, excerpt, quarantined_ms)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [streamID, file.path, q.offset, q.length, q.problem.reason, q.problem.description,
-                                     String(decoding: q.excerpt, as: UTF8.self), Int64(now.timeIntervalSince1970 * 1000)])
-                if db.changesCount > 0 { counts.quarantined += 1 }
+                if try Self.recordQuarantine(streamID: streamID, path: file.path, offset: q.offset, length: q.length, problem: q.problem,
+                                             detail: q.problem.description, excerpt: q.excerpt, now: Int64(now.timeIntervalSince1970 * 1000), in: db) {
+                    counts.quarantined += 1
+                }
             }
             // The offset moves only from where this agent read it: a second writer would make this fail, not duplicate.
             try db.execute(sql: """
@@ -284,6 +302,17 @@ public final class Tailer: @unchecked Sendable {
             if counts.ingested > 0 { lastIngestAt = now }
         }
         return counts
+    }
+
+    /// A line that cannot be stored, kept with why; false when it was recorded before.
+    @discardableResult
+    static func recordQuarantine(streamID: Int64, path: String, offset: Int64, length: Int, problem: LineProblem, detail: String,
+                                 excerpt: [UInt8], now: Int64, in db: Database) throws -> Bool {
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO quarantine (stream_id, path, line_offset, length, reason, detail, excerpt, quarantined_ms)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [streamID, path, offset, length, problem.reason, detail, String(decoding: excerpt, as: UTF8.self), now])
+        return db.changesCount > 0
     }
 
     static let rowsPerInsert = 32
@@ -378,14 +407,39 @@ struct Batch {
 
     mutating func add(_ line: UnsafeBufferPointer<UInt8>, at offset: Int64, defaultInstance: String) {
         var bytes = line
+        var start = offset
         if let last = bytes.last, last == 0x0D { bytes = UnsafeBufferPointer(rebasing: bytes.dropLast()) }  // CRLF writers
+        // A UTF-8 byte order mark (some editors and Windows tools write one at the start of a file).
+        if bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF {
+            bytes = UnsafeBufferPointer(rebasing: bytes.dropFirst(3))
+            start += 3
+        }
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }  // blank lines carry nothing
         switch MetricsLineParser.parse(bytes) {
         case .success(let parsed):
-            rows.append(Row(instanceID: parsed.instanceID ?? defaultInstance, line: parsed, offset: offset))
+            rows.append(Row(instanceID: parsed.instanceID ?? defaultInstance, line: parsed, offset: start))
         case .failure(let problem):
-            quarantine(problem, at: offset, length: line.count, excerpt: Array(bytes.prefix(200)))
+            if let (cut, parsed) = Self.afterTornWrite(bytes) {
+                quarantine(.torn, at: start, length: cut, excerpt: Array(bytes.prefix(min(cut, 200))))
+                rows.append(Row(instanceID: parsed.instanceID ?? defaultInstance, line: parsed, offset: start + Int64(cut)))
+            } else {
+                quarantine(problem, at: offset, length: line.count, excerpt: Array(bytes.prefix(200)))
+            }
         }
+    }
+
+    /// A writer that died mid-line and restarted leaves `{"v":1,"timest{"v":1,…}`: the first complete
+    /// line that ends the bad one, found by trying each later `{"`. Only bad lines pay for the search.
+    static func afterTornWrite(_ bytes: UnsafeBufferPointer<UInt8>) -> (Int, ParsedLine)? {
+        var i = 1
+        while i + 1 < bytes.count {
+            if bytes[i] == UInt8(ascii: "{") && bytes[i + 1] == UInt8(ascii: "\""),
+               case .success(let parsed) = MetricsLineParser.parse(UnsafeBufferPointer(rebasing: bytes[i...])) {
+                return (i, parsed)
+            }
+            i += 1
+        }
+        return nil
     }
 
     mutating func quarantine(_ problem: LineProblem, at offset: Int64, length: Int, excerpt: [UInt8]) {

@@ -22,14 +22,21 @@ public struct SeriesQuery: Sendable {
     /// Requested step in ms; nil picks one that gives about 1,000 points.
     public var step: Int64?
     public var statistic: Statistic
+    /// Most points per series: the API's charts keep to 1,500; `export` allows 1,000,000.
+    public var maxPoints: Int64
+    /// Round a requested step up to a round one (1, 2, 5, 10 … minutes) for charts; otherwise only to whole buckets.
+    public var roundStep: Bool
 
-    public init(metric: String, instances: [String] = [], from: Int64, to: Int64, step: Int64? = nil, statistic: Statistic = .avg) {
+    public init(metric: String, instances: [String] = [], from: Int64, to: Int64, step: Int64? = nil, statistic: Statistic = .avg,
+                maxPoints: Int64 = QueryEngine.maxPoints, roundStep: Bool = true) {
         self.metric = metric
         self.instances = instances
         self.from = from
         self.to = to
         self.step = step
         self.statistic = statistic
+        self.maxPoints = maxPoints
+        self.roundStep = roundStep
     }
 }
 
@@ -82,12 +89,14 @@ public struct QueryEngine: Sendable {
     }
 
     /// The finest tier that serves `from` (within its retention) at `step`; and the step rounded to whole buckets.
-    func plan(from: Int64, to: Int64, step requested: Int64?) -> (Tier, Int64) {
+    func plan(from: Int64, to: Int64, step requested: Int64?, maxPoints: Int64 = QueryEngine.maxPoints, roundStep: Bool = true) -> (Tier, Int64) {
         let range = max(to - from, 60_000)
-        let minimum = (range + QueryEngine.maxPoints - 1) / QueryEngine.maxPoints
-        // A round step (1, 2, 5, 10 … minutes, hours, days) at least as long as asked for, within the point limit.
+        let minimum = (range + maxPoints - 1) / maxPoints
         let atLeast = max(requested ?? 0, minimum, Tier.raw.milliseconds)
-        let wanted = QueryEngine.roundSteps.first { $0 >= atLeast } ?? (atLeast + Store.day - 1) / Store.day * Store.day
+        // A round step (1, 2, 5, 10 … minutes, hours, days) at least as long as asked for, within the point limit;
+        // or, when asked (export), the step itself.
+        let wanted = !roundStep && requested != nil ? atLeast
+            : QueryEngine.roundSteps.first { $0 >= atLeast } ?? (atLeast + Store.day - 1) / Store.day * Store.day
         let nowMS = Int64(now().timeIntervalSince1970 * 1000)
         var tier = Tier.allCases.last { $0.milliseconds <= wanted } ?? .raw
         while tier != .day && from < nowMS - Int64(retention.keeps(tier) * 1000) {
@@ -103,7 +112,7 @@ public struct QueryEngine: Sendable {
         }
         guard query.to > query.from else { throw QueryError("'to' must be after 'from'") }
         if let step = query.step, step < 1000 { throw QueryError("'step' must be at least 1 second") }
-        let (tier, step) = plan(from: query.from, to: query.to, step: query.step)
+        let (tier, step) = plan(from: query.from, to: query.to, step: query.step, maxPoints: query.maxPoints, roundStep: query.roundStep)
         let start = floorDiv(query.from, step) * step
         let instances = query.instances.isEmpty ? try self.instances().map(\.id) : query.instances
         let series = try store.pool.read { db in

@@ -165,15 +165,17 @@ public final class RollupEngine: Sendable {
 
     private func recompute(_ key: DayKey, in db: Database) throws {
         let nowMS = Int64(now().timeIntervalSince1970 * 1000)
-        // A day whose raw minutes are already pruned cannot be recomputed exactly: keep what was computed.
-        if key.day + Store.day <= nowMS - Int64(retention.raw * 1000) - Store.day {
-            let known = try Int.fetchOne(db, sql: "SELECT count(*) FROM rollup_1d WHERE instance_id = ? AND bucket = ?",
-                                         arguments: [key.instance, key.day]) ?? 0
-            if known > 0 {
-                logger.notice("late line for a day past raw retention; its rollups keep their values",
-                              metadata: ["instance": "\(key.instance)", "day": "\(RFC3339.format(Date(timeIntervalSince1970: Double(key.day) / 1000)))"])
-                return
-            }
+        // Whether the day's raw minutes are all still stored decides, not its age: an agent that was down
+        // for weeks rolls up every day it has not pruned. A day that prune has cut into cannot be recomputed
+        // exactly: its rollups stay, and the late lines are stored raw (until the next prune) and reported.
+        let prunedBefore = try String.fetchOne(db, sql: "SELECT value FROM agent_state WHERE key = 'raw_pruned_before'").flatMap { Int64($0) }
+        if let prunedBefore, key.day < prunedBefore {
+            let dayText = RFC3339.format(Date(timeIntervalSince1970: Double(key.day) / 1000)).prefix(10)
+            logger.notice("late lines for a day whose raw minutes were pruned: stored, its rollups keep their values",
+                          metadata: ["instance": "\(key.instance)", "day": "\(dayText)"])
+            try db.execute(sql: "INSERT INTO annotations (instance_id, ts, end_ts, kind, text, source) VALUES (?, ?, NULL, 'late', ?, 'late')",
+                           arguments: [key.instance, key.day, "Lines for \(dayText) arrived after its raw minutes were pruned: stored, rollups unchanged"])
+            return
         }
         let day = try DaySamples.load(instance: key.instance, day: key.day, in: db)
         for tier in Tier.rolled {
@@ -228,9 +230,10 @@ public final class RollupEngine: Sendable {
         for i in 0..<day.timestamps.count {
             let ts = day.timestamps[i]
             if let p = previous {
-                let step = (day.values[interval][i] ?? 60) * 1000
-                // More than twice the writer's interval (and over 90 s) without a line: a gap.
-                if Double(ts - p.ts) > max(2 * step, 90_000) {
+                // The writer's cadence is the interval before the silence: the line after a stall reports the
+                // stall itself as its interval. More than three intervals without a line is a gap.
+                let step = (p.interval ?? day.values[interval][i] ?? 60) * 1000
+                if Double(ts - p.ts) > 3 * step {
                     try annotate(instance, at: p.ts, end: ts, kind: "gap",
                                  text: "No metrics for \(Self.duration(ts - p.ts))", in: db)
                 }
@@ -241,7 +244,7 @@ public final class RollupEngine: Sendable {
                     try annotate(instance, at: ts, end: nil, kind: "deploy", text: "Version \(old) → \(version)", in: db)
                 }
             }
-            previous = (ts, day.values[uptime][i], day.versions[i] ?? previous?.version)
+            previous = (ts, day.values[uptime][i], day.versions[i] ?? previous?.version, day.values[interval][i])
         }
     }
 
@@ -269,6 +272,12 @@ public final class RollupEngine: Sendable {
             ("rollup_1h", "bucket", retention.hour), ("rollup_1d", "bucket", retention.day),
         ]
         let instances = try store.pool.read { try String.fetchAll($0, sql: "SELECT instance_id FROM instances") }
+        // From here on, days before the raw cutoff are no longer whole (recompute reads this).
+        let rawCutoff = nowMS - Int64(retention.raw * 1000)
+        try store.pool.write { db in
+            let known = try String.fetchOne(db, sql: "SELECT value FROM agent_state WHERE key = 'raw_pruned_before'").flatMap { Int64($0) }
+            try store.setState("raw_pruned_before", String(max(known ?? rawCutoff, rawCutoff)), in: db)
+        }
         for (table, column, keep) in keyed {
             let cutoff = nowMS - Int64(keep * 1000)
             for instance in instances {
@@ -384,8 +393,8 @@ struct DaySamples {
     /// values[metric][row]
     var values: [[Double?]]
     var versions: [String?] = []
-    /// The last sample before the day: (ts, uptime, version), for gaps and restarts at midnight.
-    var previous: (ts: Int64, uptime: Double?, version: String?)?
+    /// The last sample before the day: (ts, uptime, version, interval), for gaps and restarts at midnight.
+    var previous: (ts: Int64, uptime: Double?, version: String?, interval: Double?)?
 
     static func load(instance: String, day: Int64, in db: Database) throws -> DaySamples {
         var samples = DaySamples(start: day, values: Array(repeating: [], count: Store.metricColumns.count))
@@ -407,9 +416,9 @@ struct DaySamples {
             }
         }
         sqlite3_reset(raw)
-        if let row = try Row.fetchOne(db, sql: "SELECT ts, uptime_s, version FROM samples WHERE instance_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
+        if let row = try Row.fetchOne(db, sql: "SELECT ts, uptime_s, version, interval_s FROM samples WHERE instance_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
                                       arguments: [instance, day]) {
-            samples.previous = (row[0], row[1], row[2])
+            samples.previous = (row[0], row[1], row[2], row[3])
         }
         return samples
     }
