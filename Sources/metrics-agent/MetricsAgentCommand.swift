@@ -245,7 +245,7 @@ struct Export: AsyncParsableCommand {
         do {
             query = SeriesQuery(metric: metric, instances: instance.map { [$0] } ?? [], from: try TimeParameter.parse(from),
                                 to: try TimeParameter.parse(to), step: try step.map { try TimeParameter.duration($0) },
-                                statistic: statistic, maxPoints: Export.maxPoints, roundStep: false)
+                                statistic: statistic, maxPoints: step == nil ? QueryEngine.maxPoints : Export.maxPoints, roundStep: false)
         } catch {
             throw ValidationError("\(error)")
         }

@@ -98,7 +98,8 @@ public struct QueryEngine: Sendable {
         let wanted = !roundStep && requested != nil ? atLeast
             : QueryEngine.roundSteps.first { $0 >= atLeast } ?? (atLeast + Store.day - 1) / Store.day * Store.day
         let nowMS = Int64(now().timeIntervalSince1970 * 1000)
-        var tier = Tier.allCases.last { $0.milliseconds <= wanted } ?? .raw
+        // The coarsest tier whose buckets fit the step exactly (7 minutes come from raw minutes, 10 from 5-minute buckets).
+        var tier = Tier.allCases.last { $0.milliseconds <= wanted && wanted % $0.milliseconds == 0 } ?? .raw
         while tier != .day && from < nowMS - Int64(retention.keeps(tier) * 1000) {
             tier = Tier.allCases.first { $0 > tier }!
         }
