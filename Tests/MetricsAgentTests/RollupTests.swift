@@ -147,6 +147,64 @@ import TestSupport
         }
     }
 
+    @Test(arguments: [(Tier.fiveMinutes, 2), (Tier.hour, 6), (Tier.fiveMinutes, 24), (Tier.hour, 24)])
+    func percentilesOverSeveralBucketsAreWithinOnePercentOfTheRawMinutes(tier: Tier, buckets: Int) throws {
+        let dir = TemporaryDirectory.make("sketch")
+        let logs = dir.appendingPathComponent("logs")
+        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        let (tailer, rollups, query) = try makeAgent(dir)
+        // Three days of minutes: CPU spread over 0–100 with idle zeros, players as small counts.
+        var random = SeededGenerator(seed: UInt64(buckets))
+        var lines: [Line] = []
+        for minute in 0..<(3 * 1440) {
+            let cpu = Double.random(in: 0..<1, using: &random) < 0.1 ? 0 : (Double.random(in: 0..<100, using: &random) * 100).rounded() / 100
+            lines.append(Line(ts: Self.start + Int64(minute) * 60_000, instance: "a", cpu: cpu, players: Double(Int.random(in: 0..<90, using: &random))))
+        }
+        try lines.map(\.text).joined().write(to: logs.appendingPathComponent("metrics_20261120.jsonl"), atomically: true, encoding: .utf8)
+        try tailer.scan()
+        try rollups.processDirty()
+        let step = tier.milliseconds * Int64(buckets)
+        for (metric, value) in [("cpu_percent", \Line.cpu), ("players", \Line.players)] as [(String, KeyPath<Line, Double?>)] {
+            for stat in [Statistic.p95, .p99] {
+                let q = SeriesQuery(metric: metric, instances: ["a"], from: Self.start, to: Self.start + 3 * Store.day, step: step, statistic: stat)
+                let result = try query.series(q, tier: tier)
+                #expect(result.tier == tier && result.step == step)
+                for point in result.series[0].points {
+                    // Brute force: the nearest-rank percentile of the raw minutes of the step.
+                    let window = lines.filter { $0.ts >= point.time && $0.ts < point.time + step }.compactMap { $0[keyPath: value] }.sorted()
+                    guard !window.isEmpty, let got = point.value else { continue }
+                    let exact = window[max(0, Int(((stat == .p95 ? 0.95 : 0.99) * Double(window.count)).rounded(.up)) - 1)]
+                    #expect(abs(got - exact) <= 0.01 * abs(exact), "\(metric) \(stat) at \(point.time): \(got) vs exact \(exact)")
+                }
+            }
+        }
+    }
+
+    @Test func sketchEncodingRoundTripsAndMergesLikeTheRawValues() {
+        var random = SeededGenerator(seed: 5)
+        let values = (0..<500).map { i -> Double in i % 17 == 0 ? 0 : i % 29 == 0 ? -Double.random(in: 1..<50, using: &random) : exp(Double.random(in: -3..<9, using: &random)) }
+        var sketch = QuantileSketch(), encoder = SketchEncoder()
+        for v in values {
+            sketch.add(v)
+            encoder.add(SketchEncoder.code(v))
+        }
+        let bytes = encoder.finish()
+        #expect(bytes == sketch.encoded, "the rollup path writes the same bytes as the sketch itself")
+        let decoded = bytes.withUnsafeBytes { QuantileSketch(encoded: $0) }
+        #expect(decoded == sketch)
+        // Two halves merged are the sketch of the whole.
+        var left = QuantileSketch(), right = QuantileSketch()
+        for (i, v) in values.enumerated() { if i < 200 { left.add(v) } else { right.add(v) } }
+        left.merge(right)
+        #expect(left == sketch)
+        let sorted = values.sorted()
+        for q in [0.01, 0.5, 0.95, 0.99, 1.0] {
+            let exact = sorted[max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1)]
+            #expect(abs(sketch.quantile(q)! - exact) <= 0.01 * abs(exact), "q \(q)")
+        }
+        #expect(encoder.finish() == QuantileSketch().encoded, "finish starts over")
+    }
+
     @Test func seriesChoosesTheTierFromRangeAndStep() throws {
         let dir = TemporaryDirectory.make("tiers")
         let (_, _, query) = try makeAgent(dir)

@@ -6,6 +6,8 @@ import MetricsSchema
 /// A statistic of a metric over each step.
 public enum Statistic: String, CaseIterable, Sendable {
     case avg, min, max, sum, count, p95, p99
+
+    var isPercentile: Bool { self == .p95 || self == .p99 }
 }
 
 public struct QueryError: Error, CustomStringConvertible, Equatable {
@@ -107,13 +109,24 @@ public struct QueryEngine: Sendable {
         return (tier, step)
     }
 
-    public func series(_ query: SeriesQuery) throws -> SeriesResult {
+    public func series(_ query: SeriesQuery) throws -> SeriesResult { try series(query, tier: nil) }
+
+    /// `tier`: read this tier whatever the plan says (tests compare each tier with the raw minutes).
+    func series(_ query: SeriesQuery, tier forced: Tier?) throws -> SeriesResult {
         guard let metric = MetricCatalog.definition(query.metric) else {
             throw QueryError("unknown metric '\(query.metric)'; see /api/metrics")
         }
         guard query.to > query.from else { throw QueryError("'to' must be after 'from'") }
         if let step = query.step, step < 1000 { throw QueryError("'step' must be at least 1 second") }
-        let (tier, step) = plan(from: query.from, to: query.to, step: query.step, maxPoints: query.maxPoints, roundStep: query.roundStep)
+        var (tier, step) = plan(from: query.from, to: query.to, step: query.step, maxPoints: query.maxPoints, roundStep: query.roundStep)
+        // Percentiles are exact from the raw minutes while they are kept; past that, merged sketches (1 %).
+        if query.statistic.isPercentile, tier != .raw, query.from >= Int64(now().timeIntervalSince1970 * 1000) - Int64(retention.raw * 1000) {
+            tier = .raw
+        }
+        if let forced {
+            tier = forced
+            step = max(forced.milliseconds, (step + forced.milliseconds - 1) / forced.milliseconds * forced.milliseconds)
+        }
         let start = floorDiv(query.from, step) * step
         let instances = query.instances.isEmpty ? try self.instances().map(\.id) : query.instances
         let series = try store.pool.read { db in
@@ -143,8 +156,10 @@ public struct QueryEngine: Sendable {
             sqlite3_reset(raw)
         } else {
             let m = metric.name
+            // Sketches only when a percentile spans several buckets (one bucket has its exact percentile).
+            let sketches = statistic.isPercentile && step > tier.milliseconds
             let statement = try db.cachedStatement(sql: """
-                SELECT bucket, \(m)_count, \(m)_sum, \(m)_min, \(m)_max, \(m)_p95, \(m)_p99 FROM \(tier.table)
+                SELECT bucket, \(m)_count, \(m)_sum, \(m)_min, \(m)_max, \(m)_p95, \(m)_p99\(sketches ? ", \(m)_sketch" : "") FROM \(tier.table)
                 WHERE instance_id = ? AND bucket >= ? AND bucket < ? AND \(m)_count > 0
                 """)
             try statement.setArguments([instance, from, to])
@@ -155,6 +170,15 @@ public struct QueryEngine: Sendable {
                 accumulators[i].add(BucketStats(count: Int(sqlite3_column_int64(raw, 1)), sum: sqlite3_column_double(raw, 2),
                                                 min: sqlite3_column_double(raw, 3), max: sqlite3_column_double(raw, 4),
                                                 p95: sqlite3_column_double(raw, 5), p99: sqlite3_column_double(raw, 6)))
+                if sketches {
+                    let length = Int(sqlite3_column_bytes(raw, 7))
+                    if let blob = sqlite3_column_blob(raw, 7), length > 0,
+                       let sketch = QuantileSketch(encoded: UnsafeRawBufferPointer(start: blob, count: length)) {
+                        accumulators[i].add(sketch)
+                    } else {
+                        accumulators[i].missingSketch = true
+                    }
+                }
             }
             sqlite3_reset(raw)
         }
@@ -218,6 +242,10 @@ struct Accumulator {
     var max = -Double.infinity
     var values: [Double] = []
     var buckets: [BucketStats] = []
+    /// The buckets' sketches merged (percentiles over several buckets).
+    var sketch: QuantileSketch?
+    /// A bucket rolled up before sketches existed (v5): its percentile can only be bounded.
+    var missingSketch = false
 
     mutating func add(_ value: Double) {
         count += 1
@@ -225,6 +253,10 @@ struct Accumulator {
         min = Swift.min(min, value)
         max = Swift.max(max, value)
         values.append(value)
+    }
+
+    mutating func add(_ bucket: QuantileSketch) {
+        if sketch == nil { sketch = bucket } else { sketch!.merge(bucket) }
     }
 
     mutating func add(_ bucket: BucketStats) {
@@ -249,7 +281,12 @@ struct Accumulator {
                 let stats = BucketStats(values: values)!
                 return statistic == .p95 ? stats.p95 : stats.p99
             }
-            // One bucket: its exact percentile. Several: the largest, an upper bound (percentiles do not compose).
+            // One bucket: its exact percentile. Several: from their merged sketches, within 1 %, kept inside
+            // [min, max]; buckets without a sketch (rolled up by an older agent): the largest, an upper bound.
+            if buckets.count == 1 { return statistic == .p95 ? buckets[0].p95 : buckets[0].p99 }
+            if let sketch, !missingSketch, let q = sketch.quantile(statistic == .p95 ? 0.95 : 0.99) {
+                return Swift.min(Swift.max(q, min), max)
+            }
             return buckets.map { statistic == .p95 ? $0.p95 : $0.p99 }.max()
         }
     }

@@ -90,6 +90,20 @@ extension Store {
                 """)
         })]
     }
+
+    /// Percentile sketches per metric and bucket (QuantileSketch); every day whose raw minutes are stored is
+    /// rolled up again to fill them.
+    static var sketchMigrations: [(String, @Sendable (Database) throws -> Void)] {
+        [("v5: percentile sketches", { db in
+            for tier in Tier.rolled {
+                for m in v1MetricColumns { try db.execute(sql: "ALTER TABLE \(tier.table) ADD COLUMN \(m)_sketch BLOB") }
+            }
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO rollup_dirty (instance_id, day)
+                SELECT DISTINCT instance_id, (ts / 86400000) * 86400000 FROM samples WHERE ts >= 0
+                """)
+        })]
+    }
 }
 
 /// Keeps the rollup tiers and the derived annotations (restarts, gaps,
@@ -178,10 +192,11 @@ public final class RollupEngine: Sendable {
             return
         }
         let day = try DaySamples.load(instance: key.instance, day: key.day, in: db)
+        let codes = day.sketchCodes()
         for tier in Tier.rolled {
             // Tiers past their retention for this day would be pruned at once: skip the work.
             guard key.day + Store.day > nowMS - Int64(retention.keeps(tier) * 1000) else { continue }
-            try write(tier: tier, instance: key.instance, day: key.day, buckets: day.buckets(tier), in: db)
+            try write(tier: tier, instance: key.instance, day: key.day, buckets: day.buckets(tier, codes: codes), in: db)
         }
         try writeAnnotations(for: day, instance: key.instance, in: db)
     }
@@ -189,7 +204,8 @@ public final class RollupEngine: Sendable {
     private func write(tier: Tier, instance: String, day: Int64, buckets: [Bucket], in db: Database) throws {
         try db.execute(sql: "DELETE FROM \(tier.table) WHERE instance_id = ? AND bucket >= ? AND bucket < ?",
                        arguments: [instance, day, day + Store.day])
-        let columns = ["instance_id", "bucket", "samples"] + Store.metricColumns.flatMap { m in RollupField.allCases.map { "\(m)_\($0.rawValue)" } }
+        let columns = ["instance_id", "bucket", "samples"]
+            + Store.metricColumns.flatMap { m in RollupField.allCases.map { "\(m)_\($0.rawValue)" } + ["\(m)_sketch"] }
         let sql = "INSERT INTO \(tier.table) (\(columns.joined(separator: ","))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ",")))"
         let statement = try db.cachedStatement(sql: sql).sqliteStatement
         let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
@@ -198,7 +214,7 @@ public final class RollupEngine: Sendable {
             sqlite3_bind_int64(statement, 2, bucket.start)
             sqlite3_bind_int64(statement, 3, Int64(bucket.samples))
             var index: Int32 = 4
-            for stats in bucket.metrics {
+            for (m, stats) in bucket.metrics.enumerated() {
                 if let stats {
                     sqlite3_bind_int64(statement, index, Int64(stats.count))
                     sqlite3_bind_double(statement, index + 1, stats.sum)
@@ -206,11 +222,13 @@ public final class RollupEngine: Sendable {
                     sqlite3_bind_double(statement, index + 3, stats.max)
                     sqlite3_bind_double(statement, index + 4, stats.p95)
                     sqlite3_bind_double(statement, index + 5, stats.p99)
+                    let sketch = bucket.sketches[m]
+                    _ = sketch.withUnsafeBytes { sqlite3_bind_blob(statement, index + 6, $0.baseAddress, Int32($0.count), transient) }
                 } else {
                     sqlite3_bind_int64(statement, index, 0)
-                    for i in 1...5 { sqlite3_bind_null(statement, index + Int32(i)) }
+                    for i in 1...6 { sqlite3_bind_null(statement, index + Int32(i)) }
                 }
-                index += 6
+                index += 7
             }
             let result = sqlite3_step(statement)
             sqlite3_reset(statement)
@@ -384,6 +402,8 @@ struct Bucket {
     let start: Int64
     let samples: Int
     let metrics: [BucketStats?]
+    /// Each metric's QuantileSketch, encoded (empty where the metric has no value).
+    let sketches: [[UInt8]]
 }
 
 /// One instance's raw minutes of one UTC day, by metric, in time order.
@@ -423,17 +443,30 @@ struct DaySamples {
         return samples
     }
 
-    func buckets(_ tier: Tier) -> [Bucket] {
+    /// Each value's sketch code (SketchEncoder), computed once per day for all three tiers; nil values get `skip`.
+    static let skip = Int32.max
+
+    func sketchCodes() -> [[Int32]] {
+        values.map { column in column.map { $0.map(SketchEncoder.code) ?? Self.skip } }
+    }
+
+    func buckets(_ tier: Tier, codes: [[Int32]]) -> [Bucket] {
         var result: [Bucket] = []
         var scratch: [Double] = []
         scratch.reserveCapacity(1440)
+        var encoder = SketchEncoder()
         var i = 0
         while i < timestamps.count {
             let start = floorDiv(timestamps[i], tier.milliseconds) * tier.milliseconds
             var j = i
             while j < timestamps.count && timestamps[j] < start + tier.milliseconds { j += 1 }
             let metrics = values.map { column in BucketStats(values: column[i..<j], scratch: &scratch) }
-            result.append(Bucket(start: start, samples: j - i, metrics: metrics))
+            let sketches = metrics.indices.map { m -> [UInt8] in
+                guard metrics[m] != nil else { return [] }
+                for code in codes[m][i..<j] where code != Self.skip { encoder.add(code) }
+                return encoder.finish()
+            }
+            result.append(Bucket(start: start, samples: j - i, metrics: metrics, sketches: sketches))
             i = j
         }
         return result
