@@ -18,10 +18,12 @@ public final class AgentProcess: @unchecked Sendable {
     public init(logDirectories: [URL], database: URL, arguments: [String] = [], waitForBackfill: Bool = true) async throws {
         self.logDirectories = logDirectories
         self.database = database
-        // Long retention unless a test says otherwise: test data must not age out as the calendar moves on.
+        // Long retention unless a test says otherwise: test data must not age out as the calendar moves on,
+        // and the files of fixed past dates that tests write are neither compressed nor deleted under them.
         child = ChildProcess("metrics-agent", ["run"] + logDirectories.flatMap { ["--log-dir", $0.path] }
             + ["--db", database.path, "--listen", "127.0.0.1:0", "--poll-ms", "50", "--retention-raw", "36500d",
-               "--retention-5m", "36500d", "--retention-1h", "36500d", "--dashboards", AgentProcess.dashboards.path] + arguments)
+               "--retention-5m", "36500d", "--retention-1h", "36500d", "--dashboards", AgentProcess.dashboards.path,
+               "--compress-after", "off", "--file-retention", "off"] + arguments)
         try child.start()
         let log = try await child.waitForOutput("accepting connections")
         let line = log.split(separator: "\n").last { $0.contains("accepting connections") }!

@@ -79,6 +79,8 @@ public struct Annotation: Sendable, Equatable {
 /// the tier from the range and the step.
 public struct QueryEngine: Sendable {
     public static let maxPoints: Int64 = 1_500
+    /// The longest range whose percentiles are read from the raw minutes.
+    static let exactPercentileRange: Int64 = 15 * 86_400_000
     static let roundSteps: [Int64] = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10_080].map { $0 * 60_000 }
     let store: Store
     let retention: Retention
@@ -119,8 +121,10 @@ public struct QueryEngine: Sendable {
         guard query.to > query.from else { throw QueryError("'to' must be after 'from'") }
         if let step = query.step, step < 1000 { throw QueryError("'step' must be at least 1 second") }
         var (tier, step) = plan(from: query.from, to: query.to, step: query.step, maxPoints: query.maxPoints, roundStep: query.roundStep)
-        // Percentiles are exact from the raw minutes while they are kept; past that, merged sketches (1 %).
-        if query.statistic.isPercentile, tier != .raw, query.from >= Int64(now().timeIntervalSince1970 * 1000) - Int64(retention.raw * 1000) {
+        // Percentiles are exact from the raw minutes while they are kept, for ranges of up to 15 days (at most
+        // 21,600 rows an instance); beyond, merged sketches (1 %).
+        if query.statistic.isPercentile, tier != .raw, query.to - query.from <= QueryEngine.exactPercentileRange,
+           query.from >= Int64(now().timeIntervalSince1970 * 1000) - Int64(retention.raw * 1000) {
             tier = .raw
         }
         if let forced {
