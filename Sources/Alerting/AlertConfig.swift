@@ -42,6 +42,14 @@ public struct AlertRule: Sendable, Equatable {
         case absent(after: TimeInterval)
         /// Another agent of the fleet has not answered for `after` (0: the agent's `--peer-timeout`).
         case agentUnreachable(after: TimeInterval)
+        /// A receiver's oldest undelivered notification is older than `after`: sent to the other receivers.
+        case notificationsFailing(after: TimeInterval)
+    }
+
+    /// Built in when there are two receivers or more (and the file has no rule of type `notifications_failing`).
+    public static func notificationsFailing(after: TimeInterval) -> AlertRule {
+        AlertRule(name: "NotificationsFailing", kind: .notificationsFailing(after: after), window: 60, forDuration: 0, datapoints: nil,
+                  keepFiringFor: 0, missingData: .missing, severity: "critical", labels: [:], annotations: [:], receivers: [])
     }
 
     /// The fleet's built-in rule, when the rules file has none of type `agent_unreachable`.
@@ -122,12 +130,29 @@ public struct AlertConfig: Sendable, Equatable {
     }
 
     public static func parse(_ text: String, environment: [String: String] = [:]) throws -> AlertConfig {
-        let node: Node?
-        do { node = try Yams.compose(yaml: text) } catch { throw ConfigProblem("", "not valid YAML: \(error)") }
-        let root = try YAMLValue.json(node, environment: environment, path: "")
+        let (config, problems) = check(text, environment: environment)
+        if let first = problems.first { throw first }
+        return config
+    }
+
+    /// Reads as much of a rules file as it can: every receiver and rule on its own, so one run reports every
+    /// mistake (`alerts check`). The configuration is usable only when the list of problems is empty.
+    public static func check(_ text: String, environment: [String: String] = [:]) -> (AlertConfig, [ConfigProblem]) {
         var config = AlertConfig()
-        let top = try Fields(root, path: "", allowed: ["global", "receivers", "rules"])
-        if let global = top["global"] {
+        var problems: [ConfigProblem] = []
+        func attempt(_ body: () throws -> Void) {
+            do { try body() } catch let problem as ConfigProblem { problems.append(problem) } catch { problems.append(ConfigProblem("", "\(error)")) }
+        }
+        let top: Fields
+        do {
+            let node: Node?
+            do { node = try Yams.compose(yaml: text) } catch { throw ConfigProblem("", "not valid YAML: \(error)") }
+            top = try Fields(try YAMLValue.json(node, environment: environment, path: ""), path: "", allowed: ["global", "receivers", "rules"])
+        } catch {
+            return (config, [(error as? ConfigProblem) ?? ConfigProblem("", "\(error)")])
+        }
+        attempt {
+            guard let global = top["global"] else { return }
             let g = try Fields(global, path: "global", allowed: [
                 "evaluation_interval", "external_url", "group_by", "group_wait", "group_interval", "repeat_interval",
                 "max_retry_age", "initial_backoff", "max_backoff", "forget_instances_after", "receivers",
@@ -144,39 +169,53 @@ public struct AlertConfig: Sendable, Equatable {
             config.forgetInstancesAfter = try g.duration("forget_instances_after") ?? config.forgetInstancesAfter
             config.defaultReceivers = try g.strings("receivers") ?? []
         }
-        for (i, item) in (try top.array("receivers") ?? []).enumerated() {
-            let path = "receivers[\(i)]"
-            let type = try Fields(item, path: path, allowed: nil).required("type")
-            if type == "heartbeat" {
-                let heartbeat = try HeartbeatConfig.parse(item, path: path)
-                guard !config.names.contains(heartbeat.name) else {
-                    throw ConfigProblem(path + ".name", "receiver '\(heartbeat.name)' is defined twice")
+        var items: [JSON] = []
+        attempt { items = try top.array("receivers") ?? [] }
+        for (i, item) in items.enumerated() {
+            attempt {
+                let path = "receivers[\(i)]"
+                let type = try Fields(item, path: path, allowed: nil).required("type")
+                if type == "heartbeat" {
+                    let heartbeat = try HeartbeatConfig.parse(item, path: path)
+                    guard !config.names.contains(heartbeat.name) else {
+                        throw ConfigProblem(path + ".name", "receiver '\(heartbeat.name)' is defined twice")
+                    }
+                    config.heartbeats.append(heartbeat)
+                    return
                 }
-                config.heartbeats.append(heartbeat)
-                continue
+                let r = try Fields(item, path: path, allowed: ["name", "type", "url", "secret", "timeout"])
+                let name = try r.required("name")
+                guard let kind = ReceiverConfig.Kind(rawValue: type) else {
+                    throw ConfigProblem(path + ".type", "must be slack, discord, teams, webhook or heartbeat")
+                }
+                let url = try r.httpURL("url")
+                let secret = try r.string("secret")
+                if let secret, kind == .webhook, StandardWebhooks.key(from: secret) == nil {
+                    throw ConfigProblem(path + ".secret", "must be whsec_ followed by base64")
+                }
+                guard !config.names.contains(name) else { throw ConfigProblem(path + ".name", "receiver '\(name)' is defined twice") }
+                config.receivers.append(ReceiverConfig(name: name, kind: kind, url: url, secret: secret, timeout: try r.duration("timeout") ?? 10))
             }
-            let r = try Fields(item, path: path, allowed: ["name", "type", "url", "secret", "timeout"])
-            let name = try r.required("name")
-            guard let kind = ReceiverConfig.Kind(rawValue: type) else {
-                throw ConfigProblem(path + ".type", "must be slack, discord, teams, webhook or heartbeat")
-            }
-            let url = try r.httpURL("url")
-            let secret = try r.string("secret")
-            if let secret, kind == .webhook, StandardWebhooks.key(from: secret) == nil {
-                throw ConfigProblem(path + ".secret", "must be whsec_ followed by base64")
-            }
-            guard !config.names.contains(name) else { throw ConfigProblem(path + ".name", "receiver '\(name)' is defined twice") }
-            config.receivers.append(ReceiverConfig(name: name, kind: kind, url: url, secret: secret, timeout: try r.duration("timeout") ?? 10))
         }
         for name in config.defaultReceivers where config.receiver(name) == nil {
-            throw ConfigProblem("global.receivers", config.unknownReceiver(name))
+            problems.append(ConfigProblem("global.receivers", config.unknownReceiver(name)))
         }
-        for (i, item) in (try top.array("rules") ?? []).enumerated() {
-            let rule = try parseRule(item, path: "rules[\(i)]", config: config)
-            guard !config.rules.contains(where: { $0.name == rule.name }) else { throw ConfigProblem("rules[\(i)].name", "rule '\(rule.name)' is defined twice") }
-            config.rules.append(rule)
+        items = []
+        attempt { items = try top.array("rules") ?? [] }
+        for (i, item) in items.enumerated() {
+            attempt {
+                let rule = try parseRule(item, path: "rules[\(i)]", config: config)
+                guard !config.rules.contains(where: { $0.name == rule.name }) else {
+                    throw ConfigProblem("rules[\(i)].name", "rule '\(rule.name)' is defined twice")
+                }
+                config.rules.append(rule)
+            }
         }
-        return config
+        // With two receivers or more, a receiver that stops delivering is reported to the others.
+        if config.receivers.count >= 2, !config.rules.contains(where: { if case .notificationsFailing = $0.kind { true } else { false } }) {
+            config.rules.append(.notificationsFailing(after: 900))
+        }
+        return (config, problems)
     }
 
     static func parseRule(_ item: JSON, path: String, config: AlertConfig) throws -> AlertRule {
@@ -210,8 +249,10 @@ public struct AlertConfig: Sendable, Equatable {
             kind = .absent(after: after)
         case "agent_unreachable":
             kind = .agentUnreachable(after: try r.duration("after") ?? 0)
+        case "notifications_failing":
+            kind = .notificationsFailing(after: try r.duration("after") ?? 900)
         case let other:
-            throw ConfigProblem(path + ".type", "'\(other)' is not threshold, absent or agent_unreachable")
+            throw ConfigProblem(path + ".type", "'\(other)' is not threshold, absent, agent_unreachable or notifications_failing")
         }
         var datapoints: (Int, Int)?
         if let dp = r.value("datapoints") {

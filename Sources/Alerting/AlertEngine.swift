@@ -44,6 +44,25 @@ public final class AlertEngine: Sendable {
             var resolvedNow: [AlertInstance] = []
             var seen = Set<String>()
             for rule in config.rules {
+                if case .notificationsFailing(let after) = rule.kind {
+                    // About this agent's own receivers: the oldest notification each has not delivered yet.
+                    for receiver in config.receivers {
+                        var labels = rule.labels
+                        labels["alertname"] = rule.name
+                        labels["receiver"] = receiver.name
+                        labels["severity"] = rule.severity
+                        let fp = fingerprint(labels)
+                        seen.insert(fp)
+                        let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(created_at) FROM outbox WHERE receiver = ? AND status = 'pending'",
+                                                        arguments: [receiver.name])
+                        let waiting = oldest.map { Double(nowMS - $0) / 1000 } ?? 0
+                        if let change = try transition(rule, fingerprint: fp, labels: labels, instance: receiver.name,
+                                                       condition: waiting >= after, value: waiting, now: nowMS, in: db, resolved: &resolvedNow) {
+                            outcome.transitions.append("\(rule.name)/\(receiver.name): \(change)")
+                        }
+                    }
+                    continue
+                }
                 if case .agentUnreachable(let after) = rule.kind {
                     // About the other agents, not the instances.
                     for peer in peers {
@@ -83,6 +102,11 @@ public final class AlertEngine: Sendable {
         }
     }
 
+    /// When the next group is due to be sent (ms), so the evaluator can wake for it instead of waiting for its tick.
+    public func nextFlush() throws -> Int64? {
+        try pool.read { try Int64.fetchOne($0, sql: "SELECT MIN(next_flush_at) FROM alert_groups WHERE next_flush_at IS NOT NULL") }
+    }
+
     func labels(_ rule: AlertRule, instance: String) -> [String: String] {
         var labels = rule.labels
         labels["alertname"] = rule.name
@@ -98,8 +122,8 @@ public final class AlertEngine: Sendable {
             let silent = Double(now - instance.lastSeen) / 1000
             let watched = watchingSince.map { Double(now - $0) / 1000 } ?? silent
             return (min(silent, watched) >= after, silent)
-        case .agentUnreachable:
-            return (nil, nil)  // evaluated per agent, not per instance
+        case .agentUnreachable, .notificationsFailing:
+            return (nil, nil)  // evaluated per agent or per receiver, not per instance
         case .threshold(let metric, let statistic, let comparison, let threshold):
             let window = Int64(rule.window * 1000)
             let n = rule.datapoints?.n ?? 1
@@ -145,7 +169,7 @@ public final class AlertEngine: Sendable {
     /// inactive → pending → firing → resolved, with `for` and `keep_firing_for`.
     private func transition(_ rule: AlertRule, fingerprint fp: String, labels: [String: String], instance: String, condition: Bool?,
                             value: Double?, now: Int64, in db: Database, resolved: inout [AlertInstance]) throws -> String? {
-        let row = try Row.fetchOne(db, sql: "SELECT state, pending_since, last_true FROM alert_states WHERE fingerprint = ?", arguments: [fp])
+        let row = try Row.fetchOne(db, sql: "SELECT state, pending_since, last_true, cleared_at FROM alert_states WHERE fingerprint = ?", arguments: [fp])
         let state: String? = row?["state"]
         guard let condition else { return nil }  // not enough data: the state stays
         let annotations = render(rule, labels: labels, value: value)
@@ -183,13 +207,17 @@ public final class AlertEngine: Sendable {
             try history(fp, rule, instance, "inactive", now, value, "condition cleared before 'for' elapsed", db)
             return "inactive"
         case ("firing", true):
-            try db.execute(sql: "UPDATE alert_states SET last_true = ?, value = ?, annotations = ?, updated_at = ? WHERE fingerprint = ?",
+            try db.execute(sql: "UPDATE alert_states SET last_true = ?, cleared_at = NULL, value = ?, annotations = ?, updated_at = ? WHERE fingerprint = ?",
                            arguments: [now, value, annotationsText, now, fp])
             return nil
         case ("firing", false):
-            let lastTrue: Int64 = row!["last_true"]
-            // keep_firing_for: a condition that flaps off for a moment does not resolve the alert.
-            guard Double(now - lastTrue) >= rule.keepFiringFor * 1000 else { return nil }
+            // keep_firing_for: a condition that flaps off for a moment does not resolve the alert. It counts from
+            // the first evaluation that found the condition cleared, as Prometheus does, not from the last true one.
+            let cleared: Int64 = row!["cleared_at"] ?? now
+            if row!["cleared_at"] as Int64? == nil {
+                try db.execute(sql: "UPDATE alert_states SET cleared_at = ? WHERE fingerprint = ?", arguments: [now, fp])
+            }
+            guard Double(now - cleared) >= rule.keepFiringFor * 1000 else { return nil }
             if let alert = try resolve(fingerprint: fp, now: now, note: nil, in: db) { resolved.append(alert) }
             return "resolved"
         default:
@@ -217,7 +245,7 @@ public final class AlertEngine: Sendable {
     }
 
     func render(_ rule: AlertRule, labels: [String: String], value: Double?) -> [String: String] {
-        var values = ["instance": labels["instance_id"] ?? labels["agent_id"] ?? "", "rule": rule.name, "value": value.map { JSON.format(($0 * 100).rounded() / 100) } ?? "no data"]
+        var values = ["instance": labels["instance_id"] ?? labels["agent_id"] ?? labels["receiver"] ?? "", "rule": rule.name, "value": value.map { JSON.format(($0 * 100).rounded() / 100) } ?? "no data"]
         switch rule.kind {
         case .threshold(let metric, _, let comparison, let threshold):
             values["metric"] = metric
@@ -225,6 +253,10 @@ public final class AlertEngine: Sendable {
             values["comparison"] = comparison.rawValue
         case .absent(let after):
             values["metric"] = "metrics lines"
+            values["threshold"] = Durations.format(after)
+            values["silence"] = value.map { Durations.format($0) } ?? ""
+        case .notificationsFailing(let after):
+            values["metric"] = "deliveries to the receiver"
             values["threshold"] = Durations.format(after)
             values["silence"] = value.map { Durations.format($0) } ?? ""
         case .agentUnreachable(let after):
@@ -239,6 +271,10 @@ public final class AlertEngine: Sendable {
                 annotations["summary"] = "\(rule.name) on \(values["instance"]!): \(statistic) \(metric) \(values["value"]!) \(comparison.rawValue) \(JSON.format(threshold))"
             case .absent:
                 annotations["summary"] = "\(rule.name): no metrics from \(values["instance"]!) for \(values["silence"]!)"
+            case .notificationsFailing:
+                annotations["summary"] = "\(rule.name): receiver \(values["instance"]!) has not delivered for \(values["silence"]!)"
+                annotations["description"] = annotations["description"]
+                    ?? "Its notifications wait in the agent's outbox and are retried; see /api/alerts (receivers) and the agent's log."
             case .agentUnreachable:
                 annotations["summary"] = "\(rule.name): agent \(values["instance"]!) has not answered for \(values["silence"]!)"
                 annotations["description"] = annotations["description"]

@@ -17,6 +17,17 @@ public enum DeliveryResult: Sendable, Equatable {
     case rejected(status: Int, reason: String)
 }
 
+/// The HTTP client of webhooks, heartbeats and peers: a refused connection fails at once (and is retried on the
+/// caller's own schedule, not the client's), and a connection attempt that hangs gives up after 3 s.
+public enum FailFastHTTP {
+    public static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout = .init(connect: .seconds(3))
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+}
+
 /// Sends notifications from the outbox, one receiver at a time and in order,
 /// with exponential backoff and jitter, honouring rate limits. Each receiver
 /// has its own loop, so a slow one never holds up the others or evaluation.
@@ -26,7 +37,7 @@ public final class Delivery: Sendable {
     let logger: Logger
     let client: HTTPClient
 
-    public init(config: AlertConfig, pool: DatabasePool, logger: Logger, client: HTTPClient = .shared) {
+    public init(config: AlertConfig, pool: DatabasePool, logger: Logger, client: HTTPClient = FailFastHTTP.client) {
         self.config = config
         self.pool = pool
         self.logger = logger
@@ -49,21 +60,24 @@ public final class Delivery: Sendable {
 
     private func attempt(_ entry: Outbox.Entry, to receiver: ReceiverConfig, now: Date) async throws -> Date {
         let name = receiver.name, nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        let started = ContinuousClock.now
         let result = await send(entry, to: receiver, now: now)
-        let age = Double(nowMS - entry.createdAt) / 1000
+        // Waits (Retry-After, backoff) count from the answer, or from the timeout: a slow answer must not eat them.
+        let answeredMS = nowMS + Int64(((ContinuousClock.now - started).seconds * 1000).rounded())
+        let age = Double(answeredMS - entry.createdAt) / 1000
         try await pool.write { db in
             switch result {
             case .delivered(let status):
                 try db.execute(sql: "UPDATE outbox SET status = 'delivered', delivered_at = ?, status_code = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?",
-                               arguments: [nowMS, status, entry.id])
+                               arguments: [answeredMS, status, entry.id])
             case .rejected(let status, let reason):
                 try db.execute(sql: "UPDATE outbox SET status = 'failed', status_code = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
                                arguments: [status, reason, entry.id])
             case .rateLimited(let status, let after):
-                try Self.retry(entry, at: nowMS + Int64(after * 1000), status: status, error: "rate limited for \(after) s", age: age, config: config, in: db)
+                try Self.retry(entry, at: answeredMS + Int64(after * 1000), status: status, error: "rate limited for \(after) s", age: age, config: config, in: db)
             case .retry(let status, let reason):
                 let backoff = Self.backoff(attempt: entry.attempts, config: config)
-                try Self.retry(entry, at: nowMS + Int64(backoff * 1000), status: status, error: reason, age: age, config: config, in: db)
+                try Self.retry(entry, at: answeredMS + Int64(backoff * 1000), status: status, error: reason, age: age, config: config, in: db)
             }
         }
         switch result {

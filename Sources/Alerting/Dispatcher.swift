@@ -47,14 +47,11 @@ struct Dispatcher {
                 groupInfo[key] = (receiver, labels)
             }
         }
-        // Resolved alerts join their group's pending list, if that group told anyone they were firing.
+        // Resolved alerts join the pending list of every group that told its receiver they were firing, whatever
+        // the configuration says now: a rule removed from the file, or routed elsewhere, still resolves where it fired.
         for alert in resolvedNow where !silences.contains(where: { $0.matches(alert.labels) }) {
-            for receiver in receivers(of: alert) {
-                let (key, _) = groupKey(alert, receiver: receiver)
-                if var group = groups[key], group.notified.contains(alert.fingerprint) {
-                    group.resolvedPending.append(alert)
-                    groups[key] = group
-                }
+            for key in groups.keys where groups[key]!.notified.contains(alert.fingerprint) {
+                groups[key]!.resolvedPending.append(alert)
             }
         }
         // New groups wait group_wait; changed ones group_interval after the last send; unchanged ones repeat.
@@ -86,7 +83,14 @@ struct Dispatcher {
                     receiver: group.receiver, groupKey: key, groupLabels: group.labels,
                     status: current.isEmpty ? "resolved" : "firing", alerts: current + group.resolvedPending,
                     externalURL: config.externalURL)
-                try Outbox.enqueue(notification, receiver: config.receiver(group.receiver)!, now: now, in: db)
+                guard let receiver = config.receiver(group.receiver) else {
+                    // The receiver was removed from the file: nobody left to tell.
+                    logger.warning("a group's receiver is no longer configured; its notifications are dropped",
+                                   metadata: ["receiver": "\(group.receiver)", "group": "\(key)"])
+                    try db.execute(sql: "DELETE FROM alert_groups WHERE group_key = ?", arguments: [key])
+                    continue
+                }
+                try Outbox.enqueue(notification, receiver: receiver, now: now, in: db)
                 queued += 1
                 group.lastSentAt = now
                 group.nextFlushAt = nil
@@ -104,7 +108,12 @@ struct Dispatcher {
     }
 
     func receivers(of alert: AlertInstance) -> [String] {
-        config.rules.first { $0.name == alert.labels["alertname"] }?.receivers ?? config.defaultReceivers
+        guard let rule = config.rules.first(where: { $0.name == alert.labels["alertname"] }) else { return config.defaultReceivers }
+        if case .notificationsFailing = rule.kind {
+            // Told to every other receiver (or the rule's own list), never to the one that fails.
+            return (rule.receivers.isEmpty ? config.receivers.map(\.name) : rule.receivers).filter { $0 != alert.labels["receiver"] }
+        }
+        return rule.receivers
     }
 
     /// `receiver:{k="v",…}` over the group_by labels.

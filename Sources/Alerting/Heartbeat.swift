@@ -38,7 +38,7 @@ public struct HeartbeatConfig: Sendable, Equatable {
     }
 
     /// Sends one ping and returns the HTTP status, or throws what went wrong. POST carries `body` (JSON).
-    public func ping(body: JSON, client: HTTPClient = .shared) async throws -> Int {
+    public func ping(body: JSON, client: HTTPClient = FailFastHTTP.client) async throws -> Int {
         var request = HTTPClientRequest(url: url)
         request.method = method == .get ? .GET : .POST
         request.headers.add(name: "User-Agent", value: "liaptui-metrics-agent")

@@ -66,7 +66,9 @@ public struct AlertInstance: Sendable, Equatable {
     public var name: String { labels["alertname"] ?? "alert" }
 
     /// What the alert is about: its instance, or for fleet alerts the agent.
-    public var subject: String { labels["instance_id"] ?? labels["agent_id"].map { "agent " + $0 } ?? "-" }
+    public var subject: String {
+        labels["instance_id"] ?? labels["agent_id"].map { "agent " + $0 } ?? labels["receiver"].map { "receiver " + $0 } ?? "-"
+    }
 }
 
 /// A notification to one receiver: a group of alerts that belong together.
@@ -121,6 +123,13 @@ enum Template {
 }
 
 public enum AlertSchema {
+    /// Migrations registered after every earlier one (GRDB applies them in order).
+    public static let laterMigrations: [(String, @Sendable (Database) throws -> Void)] = [
+        ("v6: when a firing condition stopped holding", { db in
+            try db.execute(sql: "ALTER TABLE alert_states ADD COLUMN cleared_at INTEGER")
+        }),
+    ]
+
     /// Migrations the agent registers after its own.
     public static let migrations: [(String, @Sendable (Database) throws -> Void)] = [
         ("v3: alerting", { db in

@@ -317,8 +317,30 @@ struct Prune: AsyncParsableCommand {
 
 struct Alerts: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Alert rules: their state, and a test notification per receiver.",
-        subcommands: [List.self, Test.self])
+        abstract: "Alert rules: check a rules file, their state, and a test notification per receiver.",
+        subcommands: [Check.self, List.self, Test.self])
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a rules file and print what it holds (exit 0), or one line per problem (exit 1).",
+            discussion: "${NAME} references are filled from the environment, as the agent does; an unset one is a problem.")
+        @Option(help: "Rules file. [METRICS_AGENT_RULES]") var rules: String?
+
+        func run() throws {
+            guard let path = rules ?? FlagOrEnvironment().value(nil, "METRICS_AGENT_RULES") else { throw ValidationError("--rules is required") }
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                print("\(path): cannot read the file")
+                throw ExitCode.failure
+            }
+            let (config, problems) = AlertConfig.check(text, environment: ProcessInfo.processInfo.environment)
+            guard problems.isEmpty else {
+                for problem in problems { print("\(path): \(problem)") }
+                throw ExitCode.failure
+            }
+            print("\(path): OK")
+            print(AlertReport.summary(config), terminator: "")
+        }
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Each rule's state (inactive, pending, FIRING) and its active alerts.")

@@ -33,22 +33,52 @@ public struct AlertReport {
         }
     }
 
+    /// Each receiver's deliveries, from the outbox.
+    struct ReceiverHealth {
+        let name: String
+        let sent: Int
+        let failed: Int
+        /// Notifications waiting after a failed attempt.
+        let retrying: Int
+        let pending: Int
+        /// Age of the oldest notification not delivered yet (s); 0 when none waits.
+        let oldestPendingSeconds: Double
+        let lastDelivered: Int64?
+        let lastError: String?
+    }
+
+    func receivers(now: Date = Date()) throws -> [ReceiverHealth] {
+        let nowMS = Int64(now.timeIntervalSince1970 * 1000)
+        let names = config?.receivers.map(\.name) ?? []
+        let rows = try store.pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT receiver, SUM(status = 'delivered'), SUM(status = 'failed'), SUM(status = 'pending' AND attempts > 0),
+                       SUM(status = 'pending'), MIN(CASE WHEN status = 'pending' THEN created_at END), MAX(delivered_at),
+                       (SELECT last_error FROM outbox o WHERE o.receiver = outbox.receiver AND o.last_error IS NOT NULL ORDER BY id DESC LIMIT 1)
+                FROM outbox GROUP BY receiver
+                """)
+        }
+        var byName: [String: Row] = [:]
+        for row in rows { byName[row[0]] = row }
+        return Set(names + byName.keys).sorted().map { name in
+            let row = byName[name]
+            return ReceiverHealth(name: name, sent: row?[1] ?? 0, failed: row?[2] ?? 0, retrying: row?[3] ?? 0, pending: row?[4] ?? 0,
+                                  oldestPendingSeconds: (row?[5] as Int64?).map { Double(nowMS - $0) / 1000 } ?? 0,
+                                  lastDelivered: row?[6], lastError: row?[7])
+        }
+    }
+
     func json() throws -> JSON {
         let active = try lines()
         let rules = config?.rules ?? []
-        return ["rules": .array(rules.map { rule in
+        let receivers = try receivers().map { r -> JSON in
+            ["name": .string(r.name), "sent": JSON(r.sent), "failed": JSON(r.failed), "retrying": JSON(r.retrying), "pending": JSON(r.pending),
+             "oldest_pending_s": JSON((r.oldestPendingSeconds * 10).rounded() / 10),
+             "last_delivered": r.lastDelivered.map { JSON(Int($0)) } ?? .null, "last_error": r.lastError.map { .string($0) } ?? .null]
+        }
+        return ["receivers": .array(receivers), "rules": .array(rules.map { rule in
             let alerts = active.filter { $0.rule == rule.name }
-            var description: String
-            switch rule.kind {
-            case .threshold(let metric, let statistic, let comparison, let threshold):
-                description = "\(statistic)(\(metric)) over \(Durations.format(rule.window)) \(comparison.rawValue) \(JSON.format(threshold))"
-                if let dp = rule.datapoints { description += ", \(dp.m) of \(dp.n) datapoints" }
-                if rule.forDuration > 0 { description += ", for \(Durations.format(rule.forDuration))" }
-            case .absent(let after):
-                description = "no metrics line for \(Durations.format(after))"
-            case .agentUnreachable(let after):
-                description = "another agent of the fleet unreachable for \(Durations.format(after))"
-            }
+            let description = Self.condition(rule)
             return [
                 "name": .string(rule.name), "severity": .string(rule.severity), "condition": .string(description),
                 "state": .string(alerts.contains { $0.state == "firing" } ? "firing" : alerts.isEmpty ? "inactive" : "pending"),
@@ -59,6 +89,46 @@ public struct AlertReport {
                 }),
             ]
         })]
+    }
+
+    /// A rule's condition in words.
+    public static func condition(_ rule: AlertRule) -> String {
+        switch rule.kind {
+        case .threshold(let metric, let statistic, let comparison, let threshold):
+            var text = "\(statistic)(\(metric)) over \(Durations.format(rule.window)) \(comparison.rawValue) \(JSON.format(threshold))"
+            if let dp = rule.datapoints { text += ", \(dp.m) of \(dp.n) datapoints" }
+            if rule.forDuration > 0 { text += ", for \(Durations.format(rule.forDuration))" }
+            if rule.keepFiringFor > 0 { text += ", keep firing \(Durations.format(rule.keepFiringFor))" }
+            return text
+        case .absent(let after):
+            return "no metrics line for \(Durations.format(after))"
+        case .agentUnreachable(let after):
+            return after > 0 ? "another agent of the fleet unreachable for \(Durations.format(after))" : "another agent of the fleet unreachable for --peer-timeout"
+        case .notificationsFailing(let after):
+            return "a receiver has not delivered for \(Durations.format(after)) (told to the others)"
+        }
+    }
+
+    /// `alerts check`: what a rules file holds, as the agent would run it.
+    public static func summary(_ config: AlertConfig) -> String {
+        var out = "global: evaluation_interval \(Durations.format(config.evaluationInterval)), group_by \(config.groupBy.joined(separator: ",")), "
+            + "group_wait \(Durations.format(config.groupWait)), group_interval \(Durations.format(config.groupInterval)), "
+            + "repeat_interval \(Durations.format(config.repeatInterval)), receivers for rules that name none: "
+            + (config.defaultReceivers.isEmpty ? "none" : config.defaultReceivers.joined(separator: ", ")) + "\n"
+        out += "receivers (\(config.receivers.count)): " + (config.receivers.isEmpty ? "none" : config.receivers.map {
+            "\($0.name) (\($0.kind.rawValue)\($0.secret != nil ? ", signed" : ""), timeout \(Durations.format($0.timeout)))"
+        }.joined(separator: ", ")) + "\n"
+        if !config.heartbeats.isEmpty {
+            out += "heartbeats (\(config.heartbeats.count)): " + config.heartbeats.map {
+                "\($0.name) (\($0.method.rawValue) every \(Durations.format($0.interval)), max silence \(Durations.format($0.maxSilence)))"
+            }.joined(separator: ", ") + "\n"
+        }
+        out += "rules (\(config.rules.count)):\n"
+        for rule in config.rules {
+            let to = rule.receivers.isEmpty ? (rule.name == "NotificationsFailing" ? "the other receivers" : "nobody") : rule.receivers.joined(separator: ", ")
+            out += "  \(rule.name) [\(rule.severity)]: \(condition(rule)) -> \(to)\n"
+        }
+        return out
     }
 
     /// `alerts list`: one line per rule and per active alert.

@@ -49,13 +49,17 @@ struct AlertService: Service {
                     while !Task.isCancelled && !app.stats.snapshot.backfillDone {
                         try? await Task.sleep(for: .milliseconds(100))
                     }
+                    var nextFlush: Int64?
                     while !Task.isCancelled {
-                        // Whichever comes first: the interval, or new lines.
-                        if newData.take() || ContinuousClock.now - last >= interval {
+                        // Whichever comes first: the interval, new lines, or a group due to be sent (group_wait after
+                        // its first alert, not at the next tick).
+                        let flushDue = nextFlush.map { Int64(Date().timeIntervalSince1970 * 1000) >= $0 } ?? false
+                        if newData.take() || flushDue || ContinuousClock.now - last >= interval {
                             last = .now
                             do {
                                 let outcome = try await app.onWorker { try engine.evaluate(at: Date()) }
                                 for change in outcome.transitions { app.logger.notice("alert \(change)") }
+                                nextFlush = try engine.nextFlush()
                             } catch {
                                 app.stats.error()
                                 app.logger.error("alert evaluation failed", metadata: ["error": "\(error)"])

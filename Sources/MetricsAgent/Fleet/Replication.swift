@@ -1,3 +1,4 @@
+import Alerting
 import AsyncHTTPClient
 import Foundation
 import GRDB
@@ -160,7 +161,7 @@ struct ReplicationService: Service {
                 for url in config.peers {
                     group.addTask {
                         let puller = PeerPuller(url: url, token: token, selfID: config.agentID, store: app.store,
-                                                batchLines: config.batchLines, timeout: timeout, client: .shared)
+                                                batchLines: config.batchLines, timeout: timeout, client: FailFastHTTP.client)
                         while !Task.isCancelled {
                             do {
                                 let pulled = try await puller.pull()

@@ -163,7 +163,7 @@ struct AgentAPI: Sendable {
     // MARK: Alerts
 
     func alerts() throws -> JSON {
-        try AlertReport(store: app.store, config: app.config.alerts).json()
+        try AlertReport(store: app.store, config: app.alertConfig).json()
     }
 
     func alertHistory(_ params: Parameters) throws -> JSON {
@@ -223,6 +223,20 @@ struct AgentAPI: Sendable {
             for entry in latest {
                 text.add("liaptui_last_line_timestamp_seconds", .gauge, "Timestamp of the newest line of an instance.",
                          Double(entry.time) / 1000, labels: ["instance_id": entry.instance])
+            }
+        }
+        if let receivers = try? AlertReport(store: app.store, config: app.alertConfig).receivers(), !receivers.isEmpty {
+            let series: [(String, PrometheusText.Kind, String, (AlertReport.ReceiverHealth) -> Double)] = [
+                ("metricsagent_notifications_sent_total", .counter, "Notifications a receiver accepted (2xx).", { Double($0.sent) }),
+                ("metricsagent_notifications_failed_total", .counter, "Notifications given up on (rejected, or past max_retry_age).", { Double($0.failed) }),
+                ("metricsagent_notifications_retrying", .gauge, "Notifications waiting for another attempt after a failed one.", { Double($0.retrying) }),
+                ("metricsagent_notifications_pending", .gauge, "Notifications not delivered yet.", { Double($0.pending) }),
+                ("metricsagent_notifications_oldest_pending_seconds", .gauge, "Age of the oldest notification not delivered yet (0: none).",
+                 { $0.oldestPendingSeconds }),
+            ]
+            for (name, kind, help, value) in series {
+                text.add(name, kind, help, value(receivers[0]), labels: ["receiver": receivers[0].name])
+                for r in receivers.dropFirst() { text.sample(name, value(r), labels: ["receiver": r.name]) }
             }
         }
         return text.output + app.stats.prometheus() + app.fleet.prometheus()
