@@ -123,7 +123,7 @@ let package = Package(
             dependencies: ["Alerting", "JSONCore", "TestSupport", .product(name: "Yams", package: "Yams")]),
         .testTarget(
             name: "AlertingTests",
-            dependencies: ["Alerting", "MetricsAgent", "MetricsSchema", "JSONCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Alerting", "MetricsAgent", "MetricsSchema", "JSONCore", "LiapTuiClient", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             exclude: ["Golden"]),
         .testTarget(name: "MetricsSchemaTests", dependencies: ["MetricsSchema", "JSONCore"]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),

@@ -66,6 +66,10 @@ struct HTTPRoutes {
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: dashboardPage(await detailedHealth()))))
         }
+        // The metrics line's gauges as they are now, for the agent's alerting between the lines (docs/METRICS.md).
+        router.get("/api/metrics/live") { _, _ in
+            json(.ok, await liveLine())
+        }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: await prometheusText())))
@@ -75,6 +79,21 @@ struct HTTPRoutes {
     private func json(_ status: HTTPResponse.Status, _ body: JSON) -> Response {
         Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                  body: .init(byteBuffer: ByteBuffer(string: body.text)))
+    }
+
+    /// A metrics line (docs/METRICS.md) of the gauges only: host and process resources (CPU since the previous
+    /// sample, at least 1 s before) and the game's gauges. Counters are per line interval and left out.
+    func liveLine() async -> JSON {
+        let sample = resources.current()
+        let gauges = await directory.gauges()
+        return [
+            "v": 1, "timestamp": .string(RFC3339.format(clock.now())), "instance_id": .string(config.instanceID),
+            "version": .string(ServerVersion.current), "uptime_s": JSON(lifecycle.uptime.seconds),
+            "cpu_percent": JSON(sample.cpuPercent), "memory_percent": JSON(sample.memoryPercent), "memory_mb": JSON(sample.memoryMB),
+            "process_cpu_percent": JSON(sample.processCPUPercent), "rss_mb": JSON(sample.rssMB),
+            "connections": JSON(metrics.connections), "active_rooms": JSON(gauges.activeRooms), "active_games": JSON(gauges.activeGames),
+            "players": JSON(gauges.players),
+        ]
     }
 
     func detailedHealth() async -> JSON {

@@ -21,6 +21,9 @@ public struct AgentConfig: Sendable {
     public var pruneInterval: Duration = .seconds(600)
     /// When metrics files are compressed and deleted.
     public var fileRetention = FileRetention()
+    /// Game servers whose live gauges alerting reads between the lines (base URLs, `/api/metrics/live`).
+    public var scrape: [String] = []
+    public var scrapeInterval: Duration = .seconds(5)
     /// This agent's name and the other agents it shares data and alerting duties with.
     public var fleet = FleetConfig()
 

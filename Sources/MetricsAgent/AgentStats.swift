@@ -18,6 +18,9 @@ public final class AgentStats: Sendable {
         /// Pings sent to heartbeat receivers that answered 2xx, and those that did not.
         public var heartbeatsSent = 0
         public var heartbeatFailures = 0
+        /// Scrapes of the game servers' live gauges (`--scrape`).
+        public var scrapes = 0
+        public var scrapeFailures = 0
     }
 
     private let state = Mutex(Snapshot())
@@ -41,6 +44,8 @@ public final class AgentStats: Sendable {
 
     /// The outcome of an ingest pass: nil when it worked.
     func ingest(failure: String?) { state.withLock { $0.ingestFailure = failure } }
+
+    func scraped(ok: Bool) { state.withLock { if ok { $0.scrapes += 1 } else { $0.scrapeFailures += 1 } } }
 
     func heartbeat(delivered: Bool) {
         state.withLock { if delivered { $0.heartbeatsSent += 1 } else { $0.heartbeatFailures += 1 } }
@@ -66,6 +71,8 @@ public final class AgentStats: Sendable {
             text.add("metricsagent_last_ingest_timestamp_seconds", .gauge, "When lines were last stored.", last.timeIntervalSince1970)
         }
         text.add("metricsagent_uptime_seconds", .gauge, "Seconds since the agent started.", now.timeIntervalSince(s.startedAt))
+        text.add("metricsagent_scrapes_total", .counter, "Live gauges scraped from the game servers (--scrape).", Double(s.scrapes))
+        text.add("metricsagent_scrape_failures_total", .counter, "Scrapes that failed.", Double(s.scrapeFailures))
         text.add("metricsagent_heartbeats_sent_total", .counter, "Pings to heartbeat receivers answered with 2xx.", Double(s.heartbeatsSent))
         text.add("metricsagent_heartbeat_failures_total", .counter, "Pings to heartbeat receivers that failed.", Double(s.heartbeatFailures))
         return text.output

@@ -17,6 +17,8 @@ public final class MetricsAgentApp: Sendable {
     public let query: QueryEngine
     /// The other agents of the fleet (none unless `--peer` is given).
     public let fleet: Fleet
+    /// The game servers' gauges between the lines (empty unless `--scrape` is given).
+    public let live = LiveSamples()
     private let lock: AgentLock
     /// Blocking work (file reads, SQLite writes) runs here, off the async threads that serve HTTP.
     private let worker = DispatchQueue(label: "metrics-agent.ingest")
@@ -77,7 +79,10 @@ public final class MetricsAgentApp: Sendable {
     /// The alert engine, when rules are configured. In a fleet it sends only the notifications that are this agent's.
     public var alertEngine: AlertEngine? {
         alertConfig.map { alerts in
-            AlertEngine(config: alerts, pool: store.pool, source: StoreMetricSource(store: store, fleet: fleet), logger: logger,
+            AlertEngine(config: alerts, pool: store.pool,
+                        source: StoreMetricSource(store: store, fleet: fleet, live: config.scrape.isEmpty ? nil : live,
+                                                  startedAt: Int64(stats.snapshot.startedAt.timeIntervalSince1970 * 1000)),
+                        logger: logger,
                         ownership: config.fleet.peers.isEmpty ? nil : FleetOwnership(fleet: fleet), watchingSince: stats.snapshot.startedAt)
         }
     }
@@ -94,6 +99,9 @@ public final class MetricsAgentApp: Sendable {
         if !config.fleet.peers.isEmpty {
             services.append(ReplicationService(app: self, fleet: fleet, newData: newData))
             logger.notice("fleet on", metadata: ["agent_id": "\(config.fleet.agentID)", "peers": "\(config.fleet.peers.joined(separator: ","))"])
+        }
+        if !config.scrape.isEmpty {
+            services.append(ScrapeService(app: self, live: live, newData: newData))
         }
         if let engine = alertEngine, let alerts = alertConfig {
             services.append(AlertService(app: self, engine: engine, delivery: Delivery(config: alerts, pool: store.pool, logger: logger), newData: newData))

@@ -135,6 +135,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "How long a peer may be unreachable before this agent takes over its alerts (default 60s). [METRICS_AGENT_PEER_TIMEOUT]")
     var peerTimeout: String?
     @Option(help: "Time between two pulls from each peer (default 2s). [METRICS_AGENT_PEER_POLL]") var peerPoll: String?
+    @Option(name: .customLong("scrape"), help: "A game server's base URL, such as http://127.0.0.1:5050, whose live gauges alerting reads between the metrics lines; repeat for each. [METRICS_AGENT_SCRAPE, comma-separated]")
+    var scrape: [String] = []
+    @Option(help: "Time between two scrapes (default 5s). [METRICS_AGENT_SCRAPE_INTERVAL]") var scrapeInterval: String?
 
     func run() async throws {
         var config = try common.agentConfig()
@@ -155,6 +158,17 @@ struct Run: AsyncParsableCommand {
             }
         }
         config.fleet = try fleetConfig()
+        let scrapeURLs = !scrape.isEmpty ? scrape : (common.env("METRICS_AGENT_SCRAPE")?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? [])
+        for url in scrapeURLs where !url.isEmpty {
+            guard let normalised = try? FleetConfig.peerURL(url) else {
+                throw ValidationError("--scrape must be a game server's base URL, such as http://127.0.0.1:5050, not '\(url.prefix(80))'")
+            }
+            config.scrape.append(normalised)
+        }
+        if let text = scrapeInterval ?? common.env("METRICS_AGENT_SCRAPE_INTERVAL") {
+            guard let seconds = Durations.parse(text), seconds >= 0.2 else { throw ValidationError("--scrape-interval must be a duration of at least 200ms, such as 5s") }
+            config.scrapeInterval = .milliseconds(Int(seconds * 1000))
+        }
         let logger = try common.logger("metrics-agent")
         if !config.fleet.peers.isEmpty && config.fleet.peerToken == nil && config.authToken == nil {
             logger.warning("peers without a token: anyone who reaches this port can read the metrics; set --auth-token on every agent")

@@ -1,6 +1,7 @@
 import Alerting
 import Foundation
 import JSONCore
+import LiapTuiClient
 import Testing
 import TestSupport
 
@@ -53,12 +54,13 @@ import TestSupport
         let t = AlertHarness.at(100)
         let first = try await h.delivery.deliverDue(receiver: "main", now: t)
         #expect(first == t)
-        let next1 = try await h.delivery.deliverDue(receiver: "main", now: t)
-        #expect(next1 == t.addingTimeInterval(7), "Retry-After: 7 seconds")
-        _ = try await h.delivery.deliverDue(receiver: "main", now: t.addingTimeInterval(7))
-        let next2 = try await h.delivery.deliverDue(receiver: "main", now: t.addingTimeInterval(7))
-        #expect(next2 == t.addingTimeInterval(9.5), "Discord's retry_after: 2.5 seconds")
-        _ = try await h.delivery.deliverDue(receiver: "main", now: t.addingTimeInterval(9.5))
+        // Waits count from the answer: here a few milliseconds after t.
+        let next1 = try #require(try await h.delivery.deliverDue(receiver: "main", now: t))
+        #expect(next1 >= t.addingTimeInterval(7) && next1 < t.addingTimeInterval(8), "Retry-After: 7 seconds")
+        _ = try await h.delivery.deliverDue(receiver: "main", now: next1)
+        let next2 = try #require(try await h.delivery.deliverDue(receiver: "main", now: next1))
+        #expect(next2 >= next1.addingTimeInterval(2.5) && next2 < next1.addingTimeInterval(3.5), "Discord's retry_after: 2.5 seconds")
+        _ = try await h.delivery.deliverDue(receiver: "main", now: next2)
         #expect(try deliveredStatuses(h) == ["delivered"])
         #expect(receiver.received.count == 3)
     }
@@ -100,6 +102,51 @@ import TestSupport
         let main = rows.first { $0.receiver == "main" }!
         #expect(main.deliveryStatus == "pending" && main.attempts == 1)
         #expect(main.lastError?.isEmpty == false)
+        // The backoff counts from the timeout, not from the start of the attempt (which would retry at once).
+        let nextAttempt = try #require(try h.number("SELECT next_attempt_at FROM outbox WHERE receiver = 'main'"))
+        #expect(Double(nextAttempt) / 1000 - t.timeIntervalSince1970 >= 2 + 0.5, "timeout (2 s) + at least half the initial backoff (1 s)")
+    }
+
+    @Test func aSlowRateLimitIsRetriedRetryAfterFromItsAnswer() async throws {
+        let receiver = try await FakeReceiver.start([.slowStatus(.milliseconds(1500), 429, headers: ["Retry-After": "2"]), .status(200)])
+        let h = try AlertHarness(rulesYAML(receiverURL: receiver.url, Self.rule))
+        try queue(h, instances: 1)
+        let t = AlertHarness.at(100)
+        _ = try await h.delivery.deliverDue(receiver: "main", now: t)
+        let next = try #require(try h.number("SELECT next_attempt_at FROM outbox"))
+        let wait = Double(next) / 1000 - t.timeIntervalSince1970
+        #expect(wait >= 1.5 + 2, "answered after 1.5 s, then Retry-After: 2 s (got \(wait) s after the attempt began)")
+    }
+
+    @Test func aRefusedConnectionFailsFastAndDeliveryResumesSoonAfterTheReceiverReturns() async throws {
+        let port = LoopbackPort.free()
+        let yaml = rulesYAML(receiverURL: "http://127.0.0.1:\(port)/hook", Self.rule)
+            .replacingOccurrences(of: "initial_backoff: 1s", with: "initial_backoff: 200ms")
+            .replacingOccurrences(of: "max_backoff: 60s", with: "max_backoff: 1s")
+            .replacingOccurrences(of: "    timeout: 2s", with: "    timeout: 10s")
+        let h = try AlertHarness(yaml)
+        try queue(h, instances: 1)
+        // An attempt at a closed port is refused at once: no 10 s timeout.
+        _ = try await h.delivery.deliverDue(receiver: "main", now: AlertHarness.at(100))
+        let error = try h.text("SELECT last_error FROM outbox") ?? ""
+        #expect(!error.contains("deadline") && !error.contains("imeout"), "\(error)")
+        // The delivery loop (on the real clock: the harness queued it in 2030) keeps trying on its backoff; the
+        // receiver comes up; it gets the notification soon after.
+        try await h.store.pool.write { db in
+            try db.execute(sql: "UPDATE outbox SET next_attempt_at = 0, created_at = ?", arguments: [Int64(Date().timeIntervalSince1970 * 1000)])
+        }
+        let loop = Task { await h.delivery.run() }
+        defer { loop.cancel() }
+        #expect(try await eventually(timeout: .seconds(30)) {
+            (try h.number("SELECT attempts FROM outbox") ?? 0) >= 3
+        })
+        let receiver = try await FakeReceiver.start(port: port)
+        let up = ContinuousClock.now
+        #expect(try await eventually(timeout: .seconds(30), every: .milliseconds(20)) { !receiver.received.isEmpty })
+        let resumed = ContinuousClock.now - up
+        // max_backoff (1 s) + 1 s, with room for a loaded machine; the old behaviour took up to the 10 s timeout.
+        #expect(resumed < .seconds(5), "delivery resumed \(resumed) after the receiver returned")
+        print("delivery resumed \(resumed) after the receiver returned (max_backoff 1 s)")
     }
 
     @Test func signedWebhooksVerifyWithAnIndependentVerifier() async throws {

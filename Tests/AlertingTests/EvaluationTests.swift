@@ -1,6 +1,8 @@
 import Alerting
 import Foundation
 import JSONCore
+import Logging
+@testable import MetricsAgent
 import Testing
 import TestSupport
 
@@ -93,6 +95,61 @@ import TestSupport
         let sent = try h.outbox().map(\.status)
         #expect(sent == ["firing", "resolved"], "at most one firing and one resolved: \(sent)")
         #expect(try h.history("HighCPU") == ["firing", "resolved"])
+    }
+
+    @Test func keepFiringForCountsFromTheFirstEvaluationThatFoundTheConditionCleared() throws {
+        let h = try AlertHarness(rulesYAML(Self.cpuRule + "\n    keep_firing_for: 2m"))
+        try h.minutes(0..<3) { _ in ["cpu_percent": 95] }
+        try h.minutes(3..<10) { _ in ["cpu_percent": 20] }
+        // Evaluated once a minute: true at 1, 2 and 3 min; false from 4 min (the first evaluation that sees it clear).
+        // Evaluated once a minute: true at 1:30 and 2:30; the evaluation at 3:30 is the first to see it clear.
+        for minute in 1...4 { try h.evaluate(at: Double(minute * 60 + 30)) }
+        #expect(try h.states() == ["HighCPU/game-a": "firing"], "at 4:30 only one minute has passed since it was seen clear")
+        try h.evaluate(at: 5 * 60 + 30)
+        #expect(try h.states().isEmpty, "resolved 2 minutes after it was first seen clear")
+        #expect(try h.history("HighCPU") == ["firing", "resolved"])
+    }
+
+    @Test func aRuleRemovedFromTheFileResolvesWhereItFired() throws {
+        let yaml = rulesYAML(extraReceivers: """
+              - name: pager
+                type: webhook
+                url: http://127.0.0.1:9/pager
+            """, Self.cpuRule + "\n    receivers: [pager]")
+        let h = try AlertHarness(yaml)
+        try h.minutes(0..<3) { _ in ["cpu_percent": 95] }
+        try h.evaluate(at: 150)
+        #expect(try h.outbox().map { "\($0.receiver) \($0.status)" } == ["pager firing"])
+        // The rule is taken out of the file (the receiver stays); the agent restarts with the new file.
+        let without = try AlertConfig.parse(rulesYAML(extraReceivers: """
+              - name: pager
+                type: webhook
+                url: http://127.0.0.1:9/pager
+            """, "  []"))
+        let engine = AlertEngine(config: without, pool: h.store.pool, source: StoreMetricSource(store: h.store), logger: Logger(label: "t"))
+        try engine.evaluate(at: AlertHarness.at(160))
+        try engine.evaluate(at: AlertHarness.at(400))
+        #expect(try h.outbox().map { "\($0.receiver) \($0.status)" } == ["pager firing", "pager resolved"], "told where it was told it fired")
+    }
+
+    @Test func aReceiverThatStopsDeliveringIsReportedToTheOthers() throws {
+        let yaml = rulesYAML(extraReceivers: """
+              - name: chat
+                type: slack
+                url: http://127.0.0.1:9/chat
+            """, Self.cpuRule + "\n    receivers: [main]")
+        let h = try AlertHarness(yaml)
+        #expect(h.config.rules.contains { $0.name == "NotificationsFailing" }, "built in with two receivers")
+        try h.minutes(0..<3) { _ in ["cpu_percent": 95] }
+        try h.evaluate(at: 150)
+        #expect(try h.outbox().map(\.receiver) == ["main"])
+        // Nothing is delivered (no delivery runs): 15 minutes later the main receiver is reported to chat, not to itself.
+        try h.evaluate(at: 150 + 14 * 60)
+        #expect(try h.outbox().count == 1)
+        try h.evaluate(at: 150 + 15 * 60 + 1)
+        let queued = try h.outbox()
+        #expect(queued.count == 2)
+        #expect(queued.last?.receiver == "chat" && queued.last?.summary.contains("NotificationsFailing") == true, "\(queued.map(\.summary))")
     }
 
     @Test func absentRuleForAServerThatStopsWriting() throws {

@@ -83,6 +83,9 @@ final class AlertHarness: @unchecked Sendable {
         }
     }
 
+    func text(_ sql: String) throws -> String? { try store.pool.read { try String.fetchOne($0, sql: sql) } }
+    func number(_ sql: String) throws -> Int64? { try store.pool.read { try Int64.fetchOne($0, sql: sql) } }
+
     func history(_ rule: String) throws -> [String] {
         try store.pool.read { try String.fetchAll($0, sql: "SELECT event FROM alert_history WHERE rule = ? ORDER BY id", arguments: [rule]) }
     }

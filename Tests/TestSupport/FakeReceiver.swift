@@ -14,6 +14,8 @@ public final class FakeReceiver: Sendable {
         case hang
         /// Answers 200, but only after a while: a request still in flight.
         case slow(Duration)
+        /// Answers with this status and headers after a while (a slow 429).
+        case slowStatus(Duration, Int, headers: [String: String])
     }
 
     public struct Received: Sendable {
@@ -38,8 +40,9 @@ public final class FakeReceiver: Sendable {
 
     public func answer(_ answers: [Answer]) { state.script.withLock { $0 = answers } }
 
-    public static func start(_ answers: [Answer] = [.status(200)]) async throws -> FakeReceiver {
-        let receiver = FakeReceiver(answers: answers)
+    /// `port` 0 takes any free one; a given port lets a test start the receiver where a client already points.
+    public static func start(_ answers: [Answer] = [.status(200)], port: Int = 0) async throws -> FakeReceiver {
+        let receiver = FakeReceiver(answers: answers, port: port)
         // Wait without blocking a thread: the server itself needs the same thread pool to start.
         let deadline = ContinuousClock.now + .seconds(60)  // generous: a busy 2-core CI machine
         while receiver.port == 0 {
@@ -49,7 +52,7 @@ public final class FakeReceiver: Sendable {
         return receiver
     }
 
-    private init(answers: [Answer]) {
+    private init(answers: [Answer], port requested: Int) {
         let state = state
         state.script.withLock { $0 = answers }
         let router = Router()
@@ -69,6 +72,11 @@ public final class FakeReceiver: Sendable {
             case .slow(let delay):
                 try await Task.sleep(for: delay)
                 return Response(status: .ok)
+            case .slowStatus(let delay, let code, let extra):
+                try await Task.sleep(for: delay)
+                var fields = HTTPFields()
+                for (k, v) in extra { fields[HTTPField.Name(k)!] = v }
+                return Response(status: .init(code: code), headers: fields)
             case .status(let code, let extra, let text):
                 var fields = HTTPFields()
                 for (k, v) in extra { fields[HTTPField.Name(k)!] = v }
@@ -79,7 +87,7 @@ public final class FakeReceiver: Sendable {
         router.get("/hook", use: handler)
         var logger = Logger(label: "fake-receiver")
         logger.logLevel = .error
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: requested)),
                               onServerRunning: { channel in
                                   state.port.withLock { $0 = channel.localAddress?.port ?? 0 }
                               }, logger: logger)

@@ -12,19 +12,31 @@ struct StoreMetricSource: MetricSource {
     let store: Store
     /// The other agents, for AgentUnreachable; nil outside a fleet.
     var fleet: Fleet?
+    /// Gauges scraped between the lines (`--scrape`); nil without.
+    var live: LiveSamples?
+    /// When the agent started (ms): an instance only scraped so far counts as seen then, so GameServerDown
+    /// still fires if it never writes a line.
+    var startedAt: Int64 = 0
 
     func instances() throws -> [(id: String, lastSeen: Int64)] {
-        try store.pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT instance_id, last_ts FROM instances").map { ($0[0], $0[1]) }
+        var instances = try store.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT instance_id, last_ts FROM instances").map { ($0[0] as String, $0[1] as Int64) }
         }
+        for id in (live?.instances().keys).map(Array.init) ?? [] where !instances.contains(where: { $0.0 == id }) {
+            instances.append((id, startedAt))
+        }
+        return instances
     }
 
     func peers() -> [(agentID: String, unreachableFor: TimeInterval)] { fleet?.unreachable() ?? [] }
 
     func values(metric: String, instance: String, from: Int64, to: Int64, in db: Database) throws -> [(Int64, Double)] {
         guard Store.metricColumns.contains(metric) else { return [] }
-        return try Row.fetchAll(db, sql: "SELECT ts, \(metric) FROM samples WHERE instance_id = ? AND ts >= ? AND ts < ? AND \(metric) IS NOT NULL ORDER BY ts",
-                                arguments: [instance, from, to]).map { ($0[0], $0[1]) }
+        // Where live samples exist they stand for the time they cover; the stored lines for the time before.
+        let scraped = live?.values(metric: metric, instance: instance, from: from, to: to)
+        let stored = try Row.fetchAll(db, sql: "SELECT ts, \(metric) FROM samples WHERE instance_id = ? AND ts >= ? AND ts < ? AND \(metric) IS NOT NULL ORDER BY ts",
+                                      arguments: [instance, from, min(to, scraped?.since ?? to)]).map { ($0[0] as Int64, $0[1] as Double) }
+        return stored + (scraped?.values ?? [])
     }
 }
 
