@@ -92,6 +92,7 @@ final class ArrivalLog: Sendable {
     private let log = Mutex<[(String, Date)]>([])
     func note(_ body: String) { log.withLock { $0.append((body, Date())) } }
     func arrival(containing text: String) -> Date? { log.withLock { $0.first { $0.0.contains(text) }?.1 } }
+    func arrival(containing text: String, after: Date) -> Date? { log.withLock { $0.first { $0.1 > after && $0.0.contains(text) }?.1 } }
 
     final class Port: Sendable {
         private let port = Mutex(0)

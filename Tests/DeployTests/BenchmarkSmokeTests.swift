@@ -24,6 +24,7 @@ import TestSupport
         (["redis-backup", "--players", "4", "--seconds", "3"], "backup_cpu_us="),
         (["failover", "--trials", "1", "--redis-heartbeat", "0.5"], "failover_seconds median="),
         (["fleet-replication", "--samples", "2", "--backlog", "300", "--peer-poll", "200ms"], "catch_up lines=300"),
+        (["alert-e2e", "--trials", "1"], "trials=1 median_s="),
     ])
     func benchmarkRunsAndReports(arguments: [String], expected: String) async throws {
         let bench = ChildProcess("liaptui-bench", arguments, directory: Self.repository)
