@@ -43,6 +43,8 @@ let package = Package(
             dependencies: [
                 "GameEngine", "MetricsSchema", "JSONCore", "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                // The server's child channel, wrapped to answer WebSocket upgrades during a drain (DrainRefusal).
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

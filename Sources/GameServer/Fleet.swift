@@ -13,6 +13,8 @@ import RedisClient
 /// - `liaptui:room:<room>`    the room's lobby entry with its owner, TTL 3 × heartbeat
 /// - `liaptui:game:<room>`    the room and game snapshot, TTL `--redis-backup-ttl`
 /// - `liaptui:claim:<room>`   set once (NX) by the instance that adopts an orphaned room
+/// - `liaptui:rooms:version`  incremented whenever an instance adds, changes or removes a room; every
+///                            instance watches it (every 250 ms) and reads the rooms again when it moves
 ///
 /// Redis is an aid, never a dependency: every failure is logged and counted, and
 /// the instance goes on serving its own rooms.
@@ -81,13 +83,55 @@ actor Fleet {
                          "started_at": JSON(startedAt.timeIntervalSince1970)]).text,
             "PX", entryTTL,
         ]]
-        for (id, entry) in localRooms.sorted(by: { $0.key < $1.key }) {
-            var entry = entry
-            entry["updated_at"] = JSON(now)
-            commands.append(["SET", Self.prefix + "room:" + id, entry.text, "PX", entryTTL])
-        }
+        commands += roomCommands(localRooms, now: now)
         do {
             try check(try await redis.pipeline(commands))
+            return try await readRooms()
+        } catch {
+            failed(error, doing: "heartbeat")
+            return false
+        }
+    }
+
+    private func roomCommands(_ rooms: [String: JSON], now: Double) -> [[String]] {
+        rooms.sorted(by: { $0.key < $1.key }).map { id, entry in
+            var entry = entry
+            entry["updated_at"] = JSON(now)
+            return ["SET", Self.prefix + "room:" + id, entry.text, "PX", entryTTL]
+        }
+    }
+
+    /// Registers rooms at once (a new room, a changed one), and tells the other instances to read the
+    /// rooms again: they watch `liaptui:rooms:version`.
+    func publish(_ rooms: [String: JSON]) async {
+        guard !rooms.isEmpty else { return }
+        do {
+            try check(try await redis.pipeline(roomCommands(rooms, now: Date().timeIntervalSince1970) + [["INCR", Self.versionKey]]))
+            succeeded()
+        } catch {
+            failed(error, doing: "publish rooms")
+        }
+    }
+
+    static let versionKey = prefix + "rooms:version"
+    private var seenVersion: String?
+
+    /// Reads every instance's rooms again when one of them changed its own since the last look
+    /// (one GET when nothing changed). Returns whether the other instances' rooms changed.
+    func watch() async -> Bool {
+        do {
+            let version = try await redis.send("GET", Self.versionKey).string
+            guard version != seenVersion else { return false }
+            seenVersion = version
+            return try await readRooms()
+        } catch {
+            failed(error, doing: "watch rooms")
+            return false
+        }
+    }
+
+    private func readRooms() async throws -> Bool {
+        do {
             let instances = try await keys(matching: Self.prefix + "instance:*")
             let roomKeys = try await keys(matching: Self.prefix + "room:*")
             var rooms: [String: RemoteRoom] = [:]
@@ -109,9 +153,6 @@ actor Fleet {
             let changed = rooms.mapValues(content) != remoteRooms.mapValues(content)
             remoteRooms = rooms
             return changed
-        } catch {
-            failed(error, doing: "heartbeat")
-            return false
         }
     }
 
@@ -143,7 +184,7 @@ actor Fleet {
         recentlyClosed[id] = now
         recentlyClosed = recentlyClosed.filter { now - $0.value < .seconds(60) }
         do {
-            try check(try await redis.pipeline([["DEL", Self.prefix + "room:" + id, Self.prefix + "game:" + id]]))
+            try check(try await redis.pipeline([["DEL", Self.prefix + "room:" + id, Self.prefix + "game:" + id], ["INCR", Self.versionKey]]))
         } catch {
             failed(error, doing: "room closed")
         }

@@ -1,6 +1,7 @@
 import Foundation
 import MetricsSchema
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import ServiceLifecycle
@@ -70,14 +71,17 @@ public struct GameServerApp: Sendable {
             let room = context.requestContext.parameters.get("room") ?? "lobby"
             await session.run(route: room == "lobby" ? .lobby : .room(room), inbound: inbound, outbound: outbound)
         }
+        let webSocketResponder = wsRouter.buildResponder()
+        // Frames up to 1 MiB reach the session, which answers anything over
+        // --max-message-bytes with an error instead of dropping the connection.
+        let webSocket = HTTP1WebSocketUpgradeChannel.Configuration(ws: .init(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: config.pingInterval)))
+        let instanceID = config.instanceID, retryAfter = max(1, config.reconnectDelaySeconds)
         return Application(
             router: router,
-            server: .http1WebSocketUpgrade(
-                webSocketRouter: wsRouter,
-                configuration: .init(ws: .init(
-                    // Frames up to 1 MiB reach the session, which answers anything over
-                    // --max-message-bytes with an error instead of dropping the connection.
-                    maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: config.pingInterval)))),
+            server: HTTPServerBuilder { responder in
+                DrainAwareChannel(inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: webSocket),
+                                  instanceID: instanceID, retryAfter: retryAfter, isDraining: { lifecycle.isShuttingDown })
+            },
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "liaptui-game-server"),
             onServerRunning: { [logger] channel in
                 // Tests (and scripts) started with --port 0 read the real port from this line.
@@ -106,6 +110,12 @@ public struct GameServerApp: Sendable {
                 while !Task.isCancelled {
                     await directory.exchangeWithFleet()
                     do { try await Task.sleep(for: config.redisHeartbeat) } catch { return }
+                }
+            }, at: services.count - 1)
+            services.insert(PeriodicService(name: "fleet-watch") { [directory] in
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: .milliseconds(250)) } catch { return }
+                    await directory.watchFleet()
                 }
             }, at: services.count - 1)
         }

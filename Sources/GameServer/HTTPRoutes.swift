@@ -9,6 +9,7 @@ import Synchronization
 /// on every response, and a `LIAPTUI_INSTANCE` cookie that sticky sessions key on.
 struct InstanceMiddleware<Context: RequestContext>: RouterMiddleware {
     static var cookieName: String { "LIAPTUI_INSTANCE" }
+    static func cookie(_ instanceID: String) -> String { "\(cookieName)=\(instanceID); Path=/; SameSite=Lax" }
     let instanceID: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -19,9 +20,8 @@ struct InstanceMiddleware<Context: RequestContext>: RouterMiddleware {
             response = try error.response(from: request, context: context)
         }
         response.headers[HTTPField.Name("X-Instance-ID")!] = instanceID
-        if request.cookies[Self.cookieName]?.value != instanceID {
-            response.headers.append(HTTPField(name: .setCookie, value: "\(Self.cookieName)=\(instanceID); Path=/; SameSite=Lax"))
-        }
+        // On every response, even when the request already carries it: a load balancer may have rewritten it.
+        response.headers.append(HTTPField(name: .setCookie, value: Self.cookie(instanceID)))
         return response
     }
 }

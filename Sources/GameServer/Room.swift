@@ -571,6 +571,12 @@ actor Room {
     }
 
     /// Reports this room's summary to the directory when it changed.
+    /// The summary last reported to the directory (nil before the first one).
+    var currentSummary: RoomSummary? {
+        changed()
+        return lastSummary
+    }
+
     private func changed() {
         var summary = RoomSummary(
             id: id, hostName: hostSlot.flatMap { seats[$0]?.name },

@@ -59,7 +59,15 @@ public actor RoomDirectory {
         let room = Room(id: RoomID.make(), env: environment)
         rooms[room.id] = room
         logger.info("room created", metadata: ["room": "\(room.id)"])
-        return try await room.join(name: hostName)
+        let ticket = try await room.join(name: hostName)
+        // Registered before `room_created` goes out: a join on any instance finds it from then on.
+        if let fleet, let summary = await room.currentSummary {
+            if (summaries[room.id]?.version ?? 0) < summary.version { summaries[room.id] = summary }
+            let entry = listEntry(summary)
+            published[room.id] = entry
+            await fleet.publish([room.id: entry])
+        }
+        return ticket
     }
 
     func joinRoom(_ id: String, name: String) async throws(ProtocolError) -> JoinTicket {
@@ -158,10 +166,44 @@ public actor RoomDirectory {
         let wasListed = summaries[summary.id]?.joinable ?? false
         summaries[summary.id] = summary
         if wasListed || summary.joinable { scheduleLobbyBroadcast() }
+        if fleet != nil { scheduleFleetPublish() }
+    }
+
+    /// Each room's lobby entry as last registered in Redis.
+    private var published: [String: JSON] = [:]
+    private var fleetPublishPending = false
+
+    /// Coalesces room changes into one registration per 100 ms (only of the entries that changed).
+    private func scheduleFleetPublish() {
+        guard !fleetPublishPending else { return }
+        fleetPublishPending = true
+        Task {
+            try? await Task.sleep(for: .milliseconds(100))
+            await self.publishChangedRooms()
+        }
+    }
+
+    private func publishChangedRooms() async {
+        fleetPublishPending = false
+        guard let fleet, !shuttingDown else { return }
+        var changed: [String: JSON] = [:]
+        for summary in summaries.values {
+            let entry = listEntry(summary)
+            if published[summary.id] != entry { changed[summary.id] = entry }
+        }
+        for (id, entry) in changed { published[id] = entry }
+        await fleet.publish(changed)
+    }
+
+    /// Every 250 ms with a fleet: the other instances' rooms, read again when one of them changed.
+    func watchFleet() async {
+        guard let fleet, !shuttingDown else { return }
+        if await fleet.watch() { scheduleLobbyBroadcast() }
     }
 
     func roomClosed(_ id: String) {
         rooms[id] = nil
+        published[id] = nil
         if let fleet { Task { await fleet.roomClosed(id) } }
         if summaries.removeValue(forKey: id) != nil { scheduleLobbyBroadcast() }
         logger.info("room closed", metadata: ["room": "\(id)"])
