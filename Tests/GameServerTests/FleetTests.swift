@@ -34,6 +34,65 @@ import TestSupport
         }
     }
 
+    @Test func aRestartedInstanceGetsItsPlayersBackAtOnce() async throws {
+        let fleet = try await Fleet.start()
+        let (a, nginx) = (fleet.a, fleet.nginx)
+        // game-a dies; its players (the cookie) fail over to game-b meanwhile.
+        a.child.signal(SIGKILL)
+        _ = await a.child.wait()
+        for _ in 0..<5 {
+            let reply = try await HTTP.get(nginx.baseURL + "/api/health", headers: ["Cookie": Self.cookie("game-a")])
+            #expect(reply.headers["x-instance-id"] == "game-b")
+            let lobby = try await GameClient.connect(url: nginx.wsURL("/ws/lobby"), cookie: Self.cookie("game-a"))
+            lobby.close()
+        }
+        // It comes back on its address: the next 10 players with its cookie all reach it, by HTTP and WebSocket.
+        let restarted = try await GameServerProcess(directory: a.directory, instanceID: "game-a", requestedPort: a.port,
+                                                    arguments: ["--redis-url", fleet.redis.url, "--redis-heartbeat", "0.5"])
+        for i in 0..<10 {
+            let reply = try await HTTP.get(nginx.baseURL + "/api/health", headers: ["Cookie": Self.cookie("game-a")])
+            #expect(reply.headers["x-instance-id"] == "game-a", "request \(i)")
+            let lobby = try await GameClient.connect(url: nginx.wsURL("/ws/lobby"), cookie: Self.cookie("game-a"))
+            lobby.send("create_room", ["player_name": .string("P\(i)")])
+            let created = try await lobby.waitFor("room_created")
+            #expect(created["instance_id"]?.string == "game-a", "player \(i)")
+            lobby.close()
+        }
+        restarted.stop()
+        await nginx.stop()
+    }
+
+    @Test func aNewRoomIsKnownEverywhereAtOnce() async throws {
+        let fleet = try await Fleet.start()
+        let (a, b) = (fleet.a, fleet.b)
+        let lobbyB = try await GameClient.connect(url: b.wsURL("/ws/lobby"))
+        let lobbyA = try await GameClient.connect(url: a.wsURL("/ws/lobby"))
+        _ = try await lobbyA.waitFor("room_list_update")
+        lobbyB.send("create_room", ["player_name": "Bea"])
+        let created = try await lobbyB.waitFor("room_created")
+        let roomID = try #require(created["room_id"]?.string)
+        // Right after room_created, a join on the other instance knows where the room is.
+        let joiner = try await GameClient.connect(url: a.wsURL("/ws/lobby"))
+        joiner.send("join_room", ["room_id": .string(roomID), "player_name": "Al"])
+        let elsewhere = try await joiner.waitFor("error")
+        #expect(elsewhere["code"]?.string == "room_on_other_instance" && elsewhere["instance_id"]?.string == "game-b")
+        // The other instance's lobby lists it without waiting for a heartbeat (0.5 s here, 1 s by default).
+        let listed = ContinuousClock.now
+        try await lobbyA.waitFor("room_list_update", timeout: .seconds(20)) { list in
+            list["rooms"]?.array?.contains { $0["room_id"]?.string == roomID } == true
+        }
+        print("listed on the other instance after \(ContinuousClock.now - listed)")
+        // Registered in Redis under its own key, not only in a heartbeat.
+        let check = ChildProcess("/usr/bin/redis-cli", ["-p", String(fleet.redis.port), "EXISTS", "liaptui:room:\(roomID)"])
+        try check.start()
+        _ = await check.wait()
+        #expect(check.log.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        lobbyB.close()
+        joiner.close()
+        lobbyA.close()
+        await fleet.nginx.stop()
+    }
+
     @Test func twoInstancesBehindNginxShareRoomsAndTakeOverGames() async throws {
         let fleet = try await Fleet.start()
         let (a, b, nginx) = (fleet.a, fleet.b, fleet.nginx)

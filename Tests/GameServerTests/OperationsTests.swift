@@ -100,6 +100,13 @@ import TestSupport
         #expect((notice["reconnect_delay"]?.int ?? 0) >= 1)
         let health = try await HTTP.get(server.baseURL + "/api/health")
         #expect(health.status == 503)
+        // A WebSocket upgrade during the drain: 405, saying which instance and when to come back.
+        let upgrade = ChildProcess("/usr/bin/curl", ["-si", "-H", "Upgrade: websocket", "-H", "Connection: Upgrade", "-H", "Sec-WebSocket-Version: 13",
+                                                     "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", server.wsURL("/ws/lobby").replacingOccurrences(of: "ws://", with: "http://")])
+        try upgrade.start()
+        _ = await upgrade.wait()
+        #expect(upgrade.log.hasPrefix("HTTP/1.1 405"), "\(upgrade.log)")
+        #expect(upgrade.log.contains("X-Instance-ID: test-1") && upgrade.log.contains("Set-Cookie: LIAPTUI_INSTANCE=test-1") && upgrade.log.contains("Retry-After:"))
         // Games go on during the grace period: the engine still accepts our move...
         // ...but we keep it, so the saved state is exactly the one we stopped at.
         try await alice.client.waitUntilClosed(timeout: .seconds(10))
