@@ -45,7 +45,7 @@ actor Fleet {
     private(set) var remoteRooms: [String: RemoteRoom] = [:]
     private(set) var liveInstances: Set<String> = []
     private var reachable = true
-    private var pendingBackups: [String: Data] = [:]
+    private var pendingBackups: [String: (snapshot: RoomSnapshot, at: Date)] = [:]
     /// The newest state queued per room: backups are handed over by separate tasks, which may arrive out of order.
     private var newestSequence: [String: Int] = [:]
     /// Rooms closed in the last minute, whose stragglers are dropped.
@@ -190,25 +190,39 @@ actor Fleet {
         }
     }
 
-    /// Queues the room's state to be written; the latest state wins, written in the background.
-    func backup(_ snapshot: RoomSnapshot) {
+    /// Queues the room's state to be written; the latest state wins, written in the background. A move
+    /// made while the previous write is in flight replaces the one waiting: encoded once, at the write.
+    /// `final`: the room's last state at a drain, written even when this sequence was written before (a room
+    /// that never started has no backup yet).
+    func backup(_ snapshot: RoomSnapshot, final: Bool = false) {
         guard recentlyClosed[snapshot.id] == nil else { return }  // a late backup must not bring a closed room back
-        if let newest = newestSequence[snapshot.id], newest >= snapshot.sequence { return }
+        if !final, let newest = newestSequence[snapshot.id], newest >= snapshot.sequence { return }
         newestSequence[snapshot.id] = snapshot.sequence
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        guard let room = try? encoder.encode(snapshot) else { return }
-        var record = Data(#"{"instance_id":"#.utf8)
-        record.append(Data(JSON.string(instanceID).text.utf8))
-        record.append(Data(#","saved_at":"#.utf8))
-        record.append(Data(JSON(Date().timeIntervalSince1970).text.utf8))
-        record.append(Data(#","room":"#.utf8))
-        record.append(room)
-        record.append(Data("}".utf8))
-        pendingBackups[snapshot.id] = record
+        pendingBackups[snapshot.id] = (snapshot, Date())
         guard !flushing else { return }
         flushing = true
         Task { await self.flushBackups() }
+    }
+
+    private func record(_ snapshot: RoomSnapshot, at: Date) -> String? {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        guard let room = try? encoder.encode(snapshot) else { return nil }
+        var record = Data(#"{"instance_id":"#.utf8)
+        record.append(Data(JSON.string(instanceID).text.utf8))
+        record.append(Data(#","saved_at":"#.utf8))
+        record.append(Data(JSON(at.timeIntervalSince1970).text.utf8))
+        record.append(Data(#","room":"#.utf8))
+        record.append(room)
+        record.append(Data("}".utf8))
+        return String(decoding: record, as: UTF8.self)
+    }
+
+    /// Writes what is queued now and waits for it (a drain hands the games over this way).
+    func flushNow() async {
+        while flushing { try? await Task.sleep(for: .milliseconds(5)) }
+        flushing = true
+        await flushBackups()
     }
 
     private func flushBackups() async {
@@ -216,7 +230,9 @@ actor Fleet {
             let batch = pendingBackups
             pendingBackups = [:]
             let ttl = String(Int(backupTTL.seconds * 1000))
-            let commands = batch.map { ["SET", Self.prefix + "game:" + $0.key, String(decoding: $0.value, as: UTF8.self), "PX", ttl] }
+            let commands = batch.compactMap { id, pending in
+                record(pending.snapshot, at: pending.at).map { ["SET", Self.prefix + "game:" + id, $0, "PX", ttl] }
+            }
             do {
                 try check(try await redis.pipeline(commands))
                 metrics.update { $0.redisBackups += commands.count }
@@ -244,7 +260,7 @@ actor Fleet {
             }
             let decoder = JSONDecoder()
             decoder.dateDecodingStrategy = .iso8601
-            struct Record: Decodable { let instance_id: String; let room: RoomSnapshot }
+            struct Record: Decodable { let instance_id: String; let saved_at: Double?; let room: RoomSnapshot }
             let record = try decoder.decode(Record.self, from: Data(text.utf8))
             let owner = entryOwner ?? record.instance_id
             if owner != instanceID, try await redis.send("EXISTS", Self.prefix + "instance:" + owner).int == 1 {
@@ -257,7 +273,7 @@ actor Fleet {
                 return .adopted(record.room)
             }
             logger.notice("adopting a room whose instance is gone", metadata: ["room": "\(roomID)", "from": "\(owner)"])
-            metrics.update { $0.roomsAdopted += 1 }
+            metrics.tookOver(afterMS: max(0, (Date().timeIntervalSince1970 - (record.saved_at ?? Date().timeIntervalSince1970)) * 1000))
             return .adopted(record.room)
         } catch {
             failed(error, doing: "locate room")

@@ -150,6 +150,18 @@ struct ShutdownCoordinator: Service {
         do { try await gracefulShutdown() } catch { return }
         let grace = app.config.shutdownGrace
         app.lifecycle.beginShutdown()
+        if let peer = await app.directory.handoverPeer() {
+            // A fleet: hand the games to a live peer now instead of keeping players waiting for the grace.
+            let rooms = await app.directory.handOver(to: peer, message: "The server is restarting. Your game moves to another server.")
+            app.logger.notice("rooms handed over", metadata: ["rooms": "\(rooms)", "to": "\(peer)"])
+            await app.writer.writeLine()
+            // The peer owns them now: a state file would bring them back here on the next start.
+            try? FileManager.default.removeItem(atPath: app.config.stateFile)
+            let connected = app.metrics.connections > 0
+            await app.directory.closeAllConnections()
+            if connected { try? await Task.sleep(for: .milliseconds(300)) }  // let the close frames go out
+            return
+        }
         app.logger.notice("shutting down: notifying players", metadata: ["grace_seconds": "\(Int(grace.seconds))"])
         await app.directory.beginShutdown(
             message: "The server is restarting in \(Int(grace.seconds)) seconds. Your game is saved; you will be reconnected.",

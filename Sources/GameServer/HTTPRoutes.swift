@@ -171,7 +171,9 @@ struct HTTPRoutes {
         if config.redis != nil {
             text.add("liaptui_redis_errors_total", .counter, "Redis operations that failed (the instance serves its own rooms meanwhile).", Double(totals.redisErrors))
             text.add("liaptui_redis_backups_total", .counter, "Game states backed up to Redis.", Double(totals.redisBackups))
-            text.add("liaptui_rooms_adopted_total", .counter, "Rooms taken over from an instance that died.", Double(totals.roomsAdopted))
+            text.add("liaptui_rooms_adopted_total", .counter, "Rooms taken over from an instance that died or drained.", Double(totals.roomsAdopted))
+            text.add("liaptui_misrouted_joins_total", .counter, "Joins answered room_on_other_instance.", Double(totals.misroutedJoins))
+            text.add("liaptui_rooms_handed_over_total", .counter, "Rooms handed to a peer at a drain.", Double(totals.roomsHandedOver))
         }
         text.add("liaptui_host_cpu_percent", .gauge, "Host CPU busy percent.", sample.cpuPercent)
         text.add("liaptui_host_memory_percent", .gauge, "Host memory used percent (MemTotal - MemAvailable).", sample.memoryPercent)

@@ -56,7 +56,7 @@ public actor MetricsWriter {
         let gauges = await directory.gauges()
         let totals = metrics.totals
         let latencies = metrics.drainLatencies()
-        let record = MetricsRecord(
+        var record = MetricsRecord(
             timestamp: clock.now(), instanceID: config.instanceID, version: ServerVersion.current,
             intervalSeconds: (tick - lastTick).seconds, uptimeSeconds: (tick - startedAt).seconds,
             cpuPercent: system.cpuPercent, memoryMB: system.memoryMB, memoryPercent: system.memoryPercent,
@@ -69,6 +69,11 @@ public actor MetricsWriter {
             gamesFinished: totals.gamesFinished - previousTotals.gamesFinished,
             errors: totals.errors - previousTotals.errors,
             latency: LatencySummary(samples: latencies), writeErrors: unwritten.count)
+        if config.redis != nil {
+            record.fleet = .init(takeovers: totals.roomsAdopted - previousTotals.roomsAdopted, takeoverMaxMS: metrics.drainTakeoverMax(),
+                                 misroutedJoins: totals.misroutedJoins - previousTotals.misroutedJoins,
+                                 roomsHandedOver: totals.roomsHandedOver - previousTotals.roomsHandedOver)
+        }
         previousTotals = totals
         lastTick = tick
         lastRecord = record

@@ -339,7 +339,8 @@ actor Room {
         game = current
         sequence += 1
         publish(events)
-        if env.fleet != nil, events.contains(where: \.isBoundary) { backUp() }
+        // After every accepted move: a game taken over after a crash resumes where it stood, not at the turn's start.
+        if env.fleet != nil { backUp() }
     }
 
     /// Saves the room to the fleet's store, so another instance can take the game over.

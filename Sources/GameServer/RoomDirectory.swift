@@ -88,11 +88,18 @@ public actor RoomDirectory {
         case .unknown:
             throw .roomNotFound
         case .elsewhere(let owner):
+            metrics.update { $0.misroutedJoins += 1 }
             throw .roomOnOtherInstance(owner)
         case .adopted(let snapshot):
             let room = Room(snapshot: snapshot, env: environment)
             rooms[id] = room
             await room.resumeAfterRestore()
+            // Owned here now, for every instance at once (not at the next heartbeat).
+            if let summary = await room.currentSummary {
+                let entry = listEntry(summary)
+                published[id] = entry
+                await fleet.publish([id: entry])
+            }
             return room
         }
     }
@@ -238,6 +245,33 @@ public actor RoomDirectory {
     }
 
     // MARK: - Shutdown and restore
+
+    /// A live instance to hand this one's games to at a drain (nil: alone, or no Redis).
+    func handoverPeer() async -> String? {
+        guard let fleet else { return nil }
+        return await fleet.liveInstances.filter { $0 != config.instanceID }.sorted().first
+    }
+
+    /// A planned drain with a live peer: play stops, every room's latest state is written to Redis and this
+    /// instance leaves the fleet, so the peer adopts each room as soon as its players come back; then the
+    /// players are told to reconnect at once, to the peer (its cookie). Returns the rooms handed over.
+    func handOver(to peer: String, message: String) async -> Int {
+        shuttingDown = true
+        guard let fleet else { return 0 }
+        var snapshots: [RoomSnapshot] = []
+        for room in rooms.values {
+            await room.freeze()
+            if await !room.isClosed { snapshots.append(await room.snapshot()) }
+        }
+        for snapshot in snapshots { await fleet.backup(snapshot, final: true) }
+        await fleet.flushNow()
+        await fleet.leave()
+        let data: JSON = ["message": .string(message), "reconnect_delay": 0, "instance_id": .string(peer)]
+        for connection in lobby.values { connection.send("server_shutdown", data) }
+        for room in rooms.values { await room.broadcastAll("server_shutdown", data) }
+        metrics.update { $0.roomsHandedOver += snapshots.count }
+        return snapshots.count
+    }
 
     func beginShutdown(message: String, reconnectDelay: Int) async {
         shuttingDown = true

@@ -35,7 +35,7 @@ public struct ServerConfig: Sendable {
     /// Shared state with other instances; nil runs alone.
     public var redis: RedisEndpoint?
     /// How often this instance tells the fleet it is alive; its entries expire after three beats.
-    public var redisHeartbeat: Duration = .seconds(5)
+    public var redisHeartbeat: Duration = .seconds(1)
     /// How long a game's backup outlives its last turn.
     public var redisBackupTTL: Duration = .seconds(3600)
 

@@ -19,8 +19,12 @@ public final class ServerMetrics: Sendable {
         public var redisErrors = 0
         /// Game states written to Redis at turn boundaries.
         public var redisBackups = 0
-        /// Rooms taken over from an instance that died.
+        /// Rooms taken over from an instance that died or drained.
         public var roomsAdopted = 0
+        /// Joins answered `room_on_other_instance`.
+        public var misroutedJoins = 0
+        /// Rooms handed to a peer at a drain.
+        public var roomsHandedOver = 0
     }
 
     private struct State {
@@ -28,6 +32,8 @@ public final class ServerMetrics: Sendable {
         var connections = 0
         var latencies: [Double] = []
         var latencyCount = 0
+        /// The longest takeover since the last metrics line (ms).
+        var takeoverMax = 0.0
     }
 
     /// Latency samples kept per interval; beyond this, reservoir sampling keeps percentiles honest.
@@ -43,6 +49,22 @@ public final class ServerMetrics: Sendable {
     public func messageIn() { state.withLock { $0.totals.messagesIn += 1 } }
     public func messagesOut(_ n: Int) { state.withLock { $0.totals.messagesOut += n } }
     public func error() { state.withLock { $0.totals.errors += 1 } }
+
+    /// A room adopted, `ms` after its last saved move.
+    public func tookOver(afterMS ms: Double) {
+        state.withLock {
+            $0.totals.roomsAdopted += 1
+            $0.takeoverMax = max($0.takeoverMax, ms)
+        }
+    }
+
+    /// The longest takeover since the last call (the metrics writer's interval).
+    public func drainTakeoverMax() -> Double {
+        state.withLock { state in
+            defer { state.takeoverMax = 0 }
+            return state.takeoverMax
+        }
+    }
 
     public func connectionOpened() {
         state.withLock {

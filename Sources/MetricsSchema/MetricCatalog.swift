@@ -60,6 +60,11 @@ public enum MetricCatalog {
         .init(name: "uptime_s", unit: "s", kind: .gauge, help: "Game-server uptime", path: ["uptime_s"], fleet: .avg),
         .init(name: "interval_s", unit: "s", kind: .gauge, help: "Seconds covered by the line", path: ["interval_s"], fleet: .avg),
         .init(name: "write_errors", unit: "lines", kind: .gauge, help: "Metrics lines written late after write errors", path: ["write_errors"], fleet: .sum),
+        // With --redis-url (absent otherwise).
+        .init(name: "takeovers", unit: "rooms", kind: .count, help: "Rooms taken over from an instance that died or drained", path: ["takeovers"], fleet: .sum),
+        .init(name: "takeover_max_ms", unit: "ms", kind: .gauge, help: "Longest takeover: from the room's last saved move to its adoption", path: ["takeover_max_ms"], fleet: .max),
+        .init(name: "misrouted_joins", unit: "joins", kind: .count, help: "Joins answered room_on_other_instance", path: ["misrouted_joins"], fleet: .sum),
+        .init(name: "rooms_handed_over", unit: "rooms", kind: .count, help: "Rooms handed to a peer at a drain", path: ["rooms_handed_over"], fleet: .sum),
     ]
 
     public static let names: [String] = all.map(\.name)

@@ -61,6 +61,22 @@ public struct MetricsRecord: Sendable, Equatable {
     public var latency: LatencySummary
     /// Earlier metrics lines that could not be written and are included again in this write.
     public var writeErrors: Int
+    /// What the fleet did in the interval (`--redis-url`); nil without Redis, and then not in the line.
+    public var fleet: FleetActivity?
+
+    public struct FleetActivity: Sendable, Equatable {
+        public var takeovers: Int
+        public var takeoverMaxMS: Double
+        public var misroutedJoins: Int
+        public var roomsHandedOver: Int
+
+        public init(takeovers: Int, takeoverMaxMS: Double, misroutedJoins: Int, roomsHandedOver: Int) {
+            self.takeovers = takeovers
+            self.takeoverMaxMS = takeoverMaxMS
+            self.misroutedJoins = misroutedJoins
+            self.roomsHandedOver = roomsHandedOver
+        }
+    }
 
     public init(timestamp: Date, instanceID: String, version: String, intervalSeconds: Double, uptimeSeconds: Double,
                 cpuPercent: Double, memoryMB: Double, memoryPercent: Double, processCPUPercent: Double, rssMB: Double,
@@ -91,7 +107,7 @@ public struct MetricsRecord: Sendable, Equatable {
 
     public var json: JSON {
         func r(_ x: Double, _ places: Double = 100) -> JSON { .number((x * places).rounded() / places) }
-        return [
+        var json: JSON = [
             "v": JSON(v),
             "timestamp": .string(RFC3339.format(timestamp)),
             "instance_id": .string(instanceID),
@@ -118,6 +134,13 @@ public struct MetricsRecord: Sendable, Equatable {
             ],
             "write_errors": JSON(writeErrors),
         ]
+        if let fleet {
+            json["takeovers"] = JSON(fleet.takeovers)
+            json["takeover_max_ms"] = r(fleet.takeoverMaxMS, 1)
+            json["misrouted_joins"] = JSON(fleet.misroutedJoins)
+            json["rooms_handed_over"] = JSON(fleet.roomsHandedOver)
+        }
+        return json
     }
 
     /// The record as one line of JSON, newline included.

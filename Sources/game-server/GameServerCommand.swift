@@ -37,7 +37,7 @@ struct GameServerCommand: AsyncParsableCommand {
     @Option(help: "Host memory percent above which an ALERT line is logged (default 85). [LIAPTUI_ALERT_MEMORY]") var alertMemory: Double?
     @Option(help: "Share rooms and back up games with other instances through Redis: redis://[:password@]host[:port][/db]. [LIAPTUI_REDIS_URL]")
     var redisUrl: String?
-    @Option(help: "Seconds between fleet heartbeats; an instance silent for three is taken for dead (default 5). [LIAPTUI_REDIS_HEARTBEAT]")
+    @Option(help: "Seconds between fleet heartbeats; an instance silent for three is taken for dead (default 1). [LIAPTUI_REDIS_HEARTBEAT]")
     var redisHeartbeat: Double?
     @Option(help: "Seconds a game's Redis backup is kept after its last turn (default 3600). [LIAPTUI_REDIS_BACKUP_TTL]")
     var redisBackupTtl: Double?

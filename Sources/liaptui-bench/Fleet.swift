@@ -84,10 +84,10 @@ struct FailoverBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "failover",
         abstract: "Kills (SIGKILL) the game-server holding a game and times until its player plays on at the other instance.",
-        discussion: "Both instances run with --redis-url. The player reconnects to the other instance at once and retries every 100 ms, as the browser does behind nginx; the game is taken over when the dead instance's heartbeat expires (three heartbeats).")
+        discussion: "Both instances run with --redis-url. The kill comes at a random point of the heartbeat cycle, in the middle of a turn. The player reconnects to the other instance at once and retries every 100 ms, as the browser does behind nginx; the game is taken over when the dead instance's heartbeat expires (three heartbeats), from the state after the last accepted move.")
 
-    @Option(help: "How many times.") var trials = 3
-    @Option(help: "The instances' --redis-heartbeat in seconds (the server's default is 5).") var redisHeartbeat = 5.0
+    @Option(help: "How many times.") var trials = 10
+    @Option(help: "The instances' --redis-heartbeat in seconds (the server's default is 1).") var redisHeartbeat = 1.0
 
     func run() async throws {
         let redis = try BenchProcess.redis()
@@ -112,9 +112,10 @@ struct FailoverBenchmark: AsyncParsableCommand {
             for slot in 2...4 { player.send("add_bot", ["slot_id": JSON(slot)]) }
             try await player.waitFor("room_update") { $0["occupied_slots"]?.int == 4 }
             player.send("start_game")
-            // Play until the first turn is over: the game has a backup.
-            try await Self.play(player) { $0["phase"]?.string == "turn" && ($0["hand"]?.array?.count ?? 8) < 8 }
-            try await Task.sleep(for: .milliseconds(300))
+            // Play into the first turn: the game has a backup after every accepted move.
+            let lastSeen = try await Self.play(player) { $0["phase"]?.string == "turn" && ($0["hand"]?.array?.count ?? 8) < 8 }
+            // At a random point of the heartbeat cycle.
+            try await Task.sleep(for: .milliseconds(Int.random(in: 200..<(200 + Int(redisHeartbeat * 1000)))))
 
             let killedAt = ContinuousClock.now
             b.kill()
@@ -130,7 +131,11 @@ struct FailoverBenchmark: AsyncParsableCommand {
                 }
                 if resumed == nil { try await Task.sleep(for: .milliseconds(100)) }
             }
-            guard resumed != nil else { throw ValidationError("trial \(trial): the game was not taken over within 120 s") }
+            guard let resumed else { throw ValidationError("trial \(trial): the game was not taken over within 120 s") }
+            // The bots may have moved after the player's last state; never an older state.
+            guard (resumed["sequence"]?.int ?? -1) >= (lastSeen["sequence"]?.int ?? 0) else {
+                throw ValidationError("trial \(trial): resumed at sequence \(resumed["sequence"]?.int ?? -1), before the last one seen (\(lastSeen["sequence"]?.int ?? 0))")
+            }
             let elapsed = (ContinuousClock.now - killedAt).seconds
             times.append(elapsed)
             print(String(format: "trial %d: failover_seconds=%.2f", trial, elapsed))
@@ -140,14 +145,15 @@ struct FailoverBenchmark: AsyncParsableCommand {
                      sorted[sorted.count / 2], sorted.last ?? 0, redisHeartbeat, redisHeartbeat * 3, times.count))
     }
 
-    /// Plays legal moves until a state satisfies `done`.
-    static func play(_ client: GameClient, until done: (JSON) -> Bool) async throws {
+    /// Plays legal moves until a state satisfies `done`; returns that state.
+    @discardableResult
+    static func play(_ client: GameClient, until done: (JSON) -> Bool) async throws -> JSON {
         var actedOn = -1
         let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline {
             guard let message = await client.next(timeout: .seconds(10)) else { throw ValidationError("the game stalled") }
             guard message["event"]?.string == "phase_change", let state = message["data"] else { continue }
-            if done(state) { return }
+            if done(state) { return state }
             let sequence = state["sequence"]?.int ?? 0
             if sequence > actedOn, let move = AutoPlayer.move(for: state) {
                 actedOn = sequence

@@ -177,6 +177,145 @@ import TestSupport
         await nginx.stop()
     }
 
+    /// A player who follows the game through a deploy, as the browser client does: on `server_shutdown` it
+    /// takes the instance named there, and on a closed connection it reconnects through nginx with that cookie.
+    final class FollowingPlayer: @unchecked Sendable {
+        let nginx: NginxProcess
+        let roomID: String
+        let token: String
+        var instance: String
+        /// From each `server_shutdown` to the next game state.
+        var waits: [Duration] = []
+        var ended: JSON?
+        var moves = 0
+        /// The last messages, for a failure.
+        var recent: [String] = []
+
+        init(nginx: NginxProcess, roomID: String, token: String, instance: String) {
+            self.nginx = nginx
+            self.roomID = roomID
+            self.token = token
+            self.instance = instance
+        }
+
+        func connect() async throws -> GameClient {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline {
+                if let client = try? await GameClient.connect(url: nginx.wsURL("/ws/\(roomID)"), cookie: FleetTests.cookie(instance), keepHistory: false) {
+                    client.send("client_ready", ["token": .string(token)])
+                    return client
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            throw TestFailure("\(roomID): no connection through nginx within 30 s")
+        }
+
+        func play(until deadline: ContinuousClock.Instant) async throws {
+            var client = try await connect()
+            var actedOn = -1
+            var shutdownAt: ContinuousClock.Instant?
+            while ContinuousClock.now < deadline {
+                guard let message = await client.next(timeout: .milliseconds(500)) else {
+                    if client.isClosed {
+                        shutdownAt = shutdownAt ?? .now
+                        actedOn = -1
+                        client = try await connect()
+                    }
+                    continue
+                }
+                let data = message["data"] ?? [:]
+                recent = Array((recent + [String(message.text.prefix(160))]).suffix(6))
+                switch message["event"]?.string {
+                case "server_shutdown":
+                    shutdownAt = .now
+                    actedOn = -1  // a move in flight may have been refused: play again on the next state
+                    if let peer = data["instance_id"]?.string { instance = peer }
+                case "phase_change":
+                    if let since = shutdownAt {
+                        waits.append(.now - since)
+                        shutdownAt = nil
+                    }
+                    let sequence = data["sequence"]?.int ?? 0
+                    if sequence > actedOn, let move = AutoPlayer.move(for: data) {
+                        actedOn = sequence
+                        moves += 1
+                        client.send(move.event, move.data)
+                    }
+                case "game_ended":
+                    ended = data
+                    client.close()
+                    return
+                case "error" where data["code"]?.string == "room_on_other_instance":
+                    if let owner = data["instance_id"]?.string { instance = owner }
+                    client.close()
+                    client = try await connect()
+                default:
+                    break
+                }
+            }
+            throw TestFailure("\(roomID): the game did not end in time (\(moves) moves, on \(instance)); last: \(recent.joined(separator: " | "))")
+        }
+    }
+
+    @Test func aDeployDuringTwentyGamesLosesNoneAndKeepsEveryPlayerWithinThreeSeconds() async throws {
+        let redis = try await RedisServerProcess()
+        let fleetArguments = ["--redis-url", redis.url, "--bot-delay-ms", "20"]  // the default heartbeat (1 s)
+        var a = try await GameServerProcess(instanceID: "game-a", arguments: fleetArguments)
+        var b = try await GameServerProcess(instanceID: "game-b", arguments: fleetArguments)
+        let nginx = try await NginxProcess(site: try Self.site(a: a, b: b))
+        // Twenty games, one human and three bots each, spread over both instances by nginx.
+        var players: [FollowingPlayer] = []
+        for i in 0..<20 {
+            let lobby = try await GameClient.connect(url: nginx.wsURL("/ws/lobby"))
+            lobby.send("create_room", ["player_name": .string("P\(i)")])
+            let created = try await lobby.waitFor("room_created")
+            lobby.close()
+            let player = FollowingPlayer(nginx: nginx, roomID: created["room_id"]!.string!, token: created["token"]!.string!,
+                                         instance: created["instance_id"]!.string!)
+            let host = try await Self.enter(nginx, roomID: player.roomID, token: player.token, instance: player.instance)
+            for slot in 2...4 { host.send("add_bot", ["slot_id": JSON(slot)]) }
+            try await host.waitFor("room_update") { $0["occupied_slots"]?.int == 4 }
+            host.send("start_game")
+            try await host.waitFor("game_started")
+            host.close()
+            players.append(player)
+        }
+        #expect(Set(players.map(\.instance)) == ["game-a", "game-b"], "nginx spread the rooms")
+        let deadline = ContinuousClock.now + .seconds(400)
+        let roster = players
+        let games = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for player in roster { group.addTask { try await player.play(until: deadline) } }
+                try await group.waitForAll()
+            }
+        }
+        // Games are under way; then the deploy: each instance in turn is stopped (SIGTERM) and started again.
+        #expect(try await eventually(timeout: .seconds(60)) { roster.allSatisfy { $0.moves >= 1 } })
+        for name in ["game-a", "game-b"] {
+            let old = name == "game-a" ? a : b
+            old.child.signal(SIGTERM)
+            #expect(await old.child.wait(timeout: .seconds(20)) == 0)
+            #expect(old.child.log.contains("rooms handed over"), "\(old.child.log.suffix(1500))")
+            let new = try await GameServerProcess(directory: old.directory, instanceID: name, requestedPort: old.port, arguments: fleetArguments)
+            if name == "game-a" { a = new } else { b = new }
+            // The new process is in the fleet before the next one goes.
+            let other = name == "game-a" ? b : a
+            #expect(try await eventually(timeout: .seconds(30)) {
+                let health = try? JSONParser.parse(String(decoding: try Data(contentsOf: URL(string: other.baseURL + "/api/health/detailed")!), as: UTF8.self))
+                return health?["fleet"]?["instances"]?.array?.contains(.string(name)) == true
+            })
+        }
+        try await games.value
+        #expect(players.allSatisfy { $0.ended != nil }, "every game played to its end")
+        let longest = players.flatMap(\.waits).max() ?? .zero
+        #expect(players.allSatisfy { !$0.waits.isEmpty }, "every player was moved at least once")
+        #expect(longest < .seconds(3), "the longest wait from the shutdown notice to the game again: \(longest)")
+        print("deploy: \(players.flatMap(\.waits).count) moves of players, longest wait \(longest)")
+        a.stop()
+        b.stop()
+        await nginx.stop()
+    }
+
     @Test func theBrowserFollowsARoomToItsInstance() async throws {
         let fleet = try await Fleet.start()
         // Bea's room is on game-b; the browser's lobby is on game-a.

@@ -44,7 +44,7 @@ import TestSupport
         #expect(try agent.db.sampleTimestamps().count == Self.fixture.lines)
 
         let (_, metrics) = try await get(agent, "/api/metrics")
-        #expect(metrics?["metrics"]?.array?.count == 22)
+        #expect(metrics?["metrics"]?.array?.count == 26)
         let (_, instances) = try await get(agent, "/api/instances")
         #expect(instances?["instances"]?.array?.compactMap { $0["instance_id"]?.string } == ["game-a", "game-b"])
 

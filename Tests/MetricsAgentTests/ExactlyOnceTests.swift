@@ -156,10 +156,11 @@ import TestSupport
         var info = stat()
         stat(path, &info)
         let oldInode = info.st_ino
-        // Delete and create files until one gets the old inode (file systems hand freed inodes out again).
+        // Delete and create files until one gets the old inode (file systems hand freed inodes out again;
+        // other tests creating files at the same time may take it first, hence many tries).
         try FileManager.default.removeItem(atPath: path)
         var reused = false
-        for _ in 0..<200 {
+        for _ in 0..<5000 {
             let fd = open(path, O_WRONLY | O_CREAT, 0o644)
             fstat(fd, &info)
             close(fd)

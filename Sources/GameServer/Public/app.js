@@ -101,7 +101,11 @@ function onLobbyMessage({ event, data }) {
       socket.close();
       connectRoom();
       break;
-    case "server_shutdown": banner(data.message); break;
+    case "server_shutdown":
+      // A drain that hands the games to another server names it: go there when reconnecting.
+      if (data.instance_id) stickTo(data.instance_id);
+      banner(data.message);
+      break;
     case "error":
       if (data.code === "room_on_other_instance" && data.instance_id && pendingJoin === null && lastJoin) {
         // The room lives on another server: go there (the load balancer follows the cookie) and ask again.
@@ -235,7 +239,8 @@ function onRoomMessage({ event, data }) {
     case "left_room": leaveToLobby(); break;
     case "session_replaced": clearTimeout(reconnectTimer); roomSocket = null; banner(data.message); break;
     case "server_shutdown":
-      shutdownNotice = Math.max(1, Math.min(60, data.reconnect_delay || 5));
+      if (data.instance_id) stickTo(data.instance_id);
+      shutdownNotice = Math.max(0, Math.min(60, data.reconnect_delay ?? 5));
       banner(data.message);
       break;
     case "error":

@@ -117,13 +117,30 @@ public final class Store: Sendable {
                 CREATE TABLE agent_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
                 """)
         }
-        for (name, migration) in rollupMigrations + AlertSchema.migrations + ReplicationLog.migrations + sketchMigrations + AlertSchema.laterMigrations { migrator.registerMigration(name, migrate: migration) }
+        for (name, migration) in rollupMigrations + AlertSchema.migrations + ReplicationLog.migrations + sketchMigrations + AlertSchema.laterMigrations + v7Migrations { migrator.registerMigration(name, migrate: migration) }
         return migrator
+    }
+
+    /// Metric columns added by migration v7 (the fleet's takeovers), in samples and every rollup tier.
+    static let v7MetricColumns = ["takeovers", "takeover_max_ms", "misrouted_joins", "rooms_handed_over"]
+
+    static var v7Migrations: [(String, @Sendable (Database) throws -> Void)] {
+        [("v7: fleet takeover metrics", { db in
+            for m in v7MetricColumns {
+                try db.execute(sql: "ALTER TABLE samples ADD COLUMN \(m) REAL")
+                for tier in Tier.rolled {
+                    for field in RollupField.allCases {
+                        try db.execute(sql: "ALTER TABLE \(tier.table) ADD COLUMN \(m)_\(field.rawValue) \(field == .count ? "INTEGER" : "REAL")")
+                    }
+                    try db.execute(sql: "ALTER TABLE \(tier.table) ADD COLUMN \(m)_sketch BLOB")
+                }
+            }
+        })]
     }
 
     /// Columns of `samples` in catalog order (the catalog may only grow with a migration).
     static let metricColumns: [String] = {
-        precondition(Set(MetricCatalog.names).isSubset(of: Set(v1MetricColumns)), "a catalog metric has no column: add a migration")
+        precondition(Set(MetricCatalog.names).isSubset(of: Set(v1MetricColumns + v7MetricColumns)), "a catalog metric has no column: add a migration")
         return MetricCatalog.names
     }()
 
