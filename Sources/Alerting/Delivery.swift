@@ -37,11 +37,12 @@ public final class Delivery: Sendable {
     let logger: Logger
     let client: HTTPClient
 
-    public init(config: AlertConfig, pool: DatabasePool, logger: Logger, client: HTTPClient = FailFastHTTP.client) {
+    public init(config: AlertConfig, pool: DatabasePool, logger: Logger, client: HTTPClient = FailFastHTTP.client, wakeup: Wakeup = Wakeup()) {
         self.config = config
         self.pool = pool
         self.logger = logger
         self.client = client
+        self.wakeup = wakeup
     }
 
     /// Attempts the receiver's oldest pending notification if it is due at `now`.
@@ -156,9 +157,21 @@ public final class Delivery: Sendable {
         return nil
     }
 
-    /// Delivers until cancelled: one loop per receiver.
+    /// Signalled when something was queued (the evaluator, the review): delivery looks at once.
+    public let wakeup: Wakeup
+
+    /// Delivers until cancelled: one loop per receiver, each sleeping until its next notification is due or
+    /// something new is queued.
     public func run() async {
+        let wakeups = Dictionary(uniqueKeysWithValues: config.receivers.map { ($0.name, Wakeup()) })
         await withTaskGroup(of: Void.self) { group in
+            // One signal for the queue, passed on to every receiver's loop.
+            group.addTask { [self] in
+                while !Task.isCancelled {
+                    await wakeup.wait(timeout: .seconds(3600))
+                    for receiver in wakeups.values { receiver.signal() }
+                }
+            }
             for receiver in config.receivers {
                 group.addTask { [self] in
                     while !Task.isCancelled {
@@ -167,9 +180,9 @@ public final class Delivery: Sendable {
                             logger.error("delivery loop error", metadata: ["receiver": "\(receiver.name)", "error": "\(error)"])
                             next = Date().addingTimeInterval(1)
                         }
-                        // Look again when due, or every 200 ms for newly queued notifications.
-                        let wait = min(0.2, max(0, (next ?? .distantFuture).timeIntervalSinceNow))
-                        if wait > 0 { try? await Task.sleep(for: .milliseconds(Int(wait * 1000))) }
+                        // Another attempt may be due at once (the queue moved on): look again without waiting.
+                        let wait = max(0, (next ?? Date().addingTimeInterval(3600)).timeIntervalSinceNow)
+                        if wait > 0 { await wakeups[receiver.name]!.wait(timeout: .milliseconds(Int(min(wait, 3600) * 1000))) }
                     }
                 }
             }

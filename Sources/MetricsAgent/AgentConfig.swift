@@ -9,7 +9,10 @@ public struct AgentConfig: Sendable {
     /// When set, the API, the pages and /metrics require `Authorization: Bearer <token>` (or `?token=`).
     public var authToken: String?
     public var dashboardsDirectory = "./dashboards"
+    /// Between two looks at the files where inotify cannot report changes.
     public var pollInterval: Duration = .milliseconds(250)
+    /// The longest wait while inotify watches the folders (a safety net: every change is reported at once).
+    public var watchedPollInterval: Duration = .seconds(10)
     public var retention = Retention()
     /// Alert rules and receivers; nil: no alerting.
     public var alerts: AlertConfig?

@@ -19,6 +19,10 @@ public final class MetricsAgentApp: Sendable {
     public let fleet: Fleet
     /// The game servers' gauges between the lines (empty unless `--scrape` is given).
     public let live = LiveSamples()
+    /// Wakes the delivery loops when a notification or a review is queued.
+    let deliveryWakeup = Wakeup()
+    /// Wakes the rollups when lines were stored (from the files or from a peer).
+    let linesStored = Wakeup()
     private let lock: AgentLock
     /// Blocking work (file reads, SQLite writes) runs here, off the async threads that serve HTTP.
     private let worker = DispatchQueue(label: "metrics-agent.ingest")
@@ -91,7 +95,7 @@ public final class MetricsAgentApp: Sendable {
         // The review, run from the CLI on this database, names this agent's own instances by it.
         try await store.pool.write { [config, store] db in try store.setState("agent_id", config.fleet.agentID, in: db) }
         let tailer = makeTailer()
-        let newData = NewDataFlag()
+        let newData = Wakeup()
         let ingest = IngestService(app: self, tailer: tailer, newData: newData)
         let http = AgentHTTP(app: self).application()
         let maintenance = MaintenanceService(app: self)
@@ -104,7 +108,7 @@ public final class MetricsAgentApp: Sendable {
             services.append(ScrapeService(app: self, live: live, newData: newData))
         }
         if let engine = alertEngine, let alerts = alertConfig {
-            services.append(AlertService(app: self, engine: engine, delivery: Delivery(config: alerts, pool: store.pool, logger: logger), newData: newData))
+            services.append(AlertService(app: self, engine: engine, delivery: Delivery(config: alerts, pool: store.pool, logger: logger, wakeup: deliveryWakeup), newData: newData))
             logger.notice("alerting on", metadata: ["rules": "\(alerts.rules.count)", "receivers": "\(alerts.receivers.map(\.name).joined(separator: ","))"])
             if !alerts.heartbeats.isEmpty { services.append(HeartbeatService(app: self, heartbeats: alerts.heartbeats)) }
         }
@@ -145,10 +149,13 @@ struct MaintenanceService: Service {
         let app = app
         try await cancelWhenGracefulShutdown {
             var nextPrune = ContinuousClock.now + app.config.pruneInterval
+            var more = false
             while !Task.isCancelled {
-                do { try await Task.sleep(for: .milliseconds(500)) } catch { return }
+                // Rollups follow new lines (a moment later, so a burst is rolled up once); otherwise only prunes are due.
+                if !more { await app.linesStored.wait(timeout: max(.zero, nextPrune - .now)) }
+                do { try await Task.sleep(for: .milliseconds(300)) } catch { return }
                 do {
-                    try await app.onWorker { try app.rollups.processDirty(limit: 32) }
+                    more = try await app.onWorker { try app.rollups.processDirty(limit: 32) } == 32
                     if ContinuousClock.now >= nextPrune {
                         nextPrune = ContinuousClock.now + app.config.pruneInterval
                         let deleted = try await app.onWorker { try app.rollups.prune() }

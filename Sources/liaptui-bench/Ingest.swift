@@ -137,9 +137,10 @@ func processUsage(_ pid: Int32) -> (rssMB: Double, cpuSeconds: Double) {
 struct AgentTailBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent-tail",
-        abstract: "RSS and CPU of `metrics-agent run` while one metrics line a second is appended.")
+        abstract: "RSS and CPU of `metrics-agent run` while metrics lines are appended (one a second by default; --every 60 is production's idle).")
 
     @Option(help: "Seconds to run.") var seconds = 60
+    @Option(help: "Seconds between two lines.") var every = 1
 
     func run() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("liaptui-tail-\(UUID().uuidString.prefix(8))")
@@ -156,9 +157,9 @@ struct AgentTailBenchmark: AsyncParsableCommand {
         try await Task.sleep(for: .seconds(2))
         let before = processUsage(process.processIdentifier)
         let start = Date()
-        for i in 0..<seconds {
+        for i in stride(from: 0, to: seconds, by: max(1, every)) {
             let record = MetricsRecord(
-                timestamp: start.addingTimeInterval(Double(i)), instanceID: "tail", version: "0.1.0", intervalSeconds: 1,
+                timestamp: start.addingTimeInterval(Double(i)), instanceID: "tail", version: "0.1.0", intervalSeconds: Double(every),
                 uptimeSeconds: Double(i), cpuPercent: 10, memoryMB: 800, memoryPercent: 40, processCPUPercent: 1, rssMB: 30,
                 connections: 3, activeRooms: 1, activeGames: 1, players: 2, messagesIn: 5, messagesOut: 9, gamesStarted: 0,
                 gamesFinished: 0, errors: 0, latency: LatencySummary(), writeErrors: 0)
@@ -166,13 +167,13 @@ struct AgentTailBenchmark: AsyncParsableCommand {
             let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
             _ = Array(record.line.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             close(fd)
-            try await Task.sleep(for: .seconds(1))
+            try await Task.sleep(for: .seconds(max(1, every)))
         }
         let after = processUsage(process.processIdentifier)
         process.terminate()
         process.waitUntilExit()
-        print(String(format: "seconds=%d lines=%d rss_mb=%.1f cpu_seconds=%.2f cpu_percent_of_one_core=%.2f",
-                     seconds, seconds, after.rssMB, after.cpuSeconds - before.cpuSeconds,
-                     (after.cpuSeconds - before.cpuSeconds) / Double(seconds) * 100))
+        let cpu = after.cpuSeconds - before.cpuSeconds
+        print(String(format: "seconds=%d lines=%d rss_mb=%.1f cpu_seconds=%.3f cpu_seconds_per_120s=%.3f cpu_percent_of_one_core=%.2f",
+                     seconds, (seconds + max(1, every) - 1) / max(1, every), after.rssMB, cpu, cpu / Double(seconds) * 120, cpu / Double(seconds) * 100))
     }
 }

@@ -122,7 +122,8 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Address for the dashboard, API and /metrics (default 127.0.0.1:5051). [METRICS_AGENT_LISTEN]") var listen: String?
     @Option(help: "Require this bearer token for the API and pages. [METRICS_AGENT_AUTH_TOKEN]") var authToken: String?
     @Option(help: "Dashboard definitions folder (default ./dashboards). [METRICS_AGENT_DASHBOARDS]") var dashboards: String?
-    @Option(help: "Milliseconds between looks at the files (default 250). [METRICS_AGENT_POLL_MS]") var pollMs: Int?
+    @Option(help: "Longest time between two looks at the files, ms (default: 10,000 while inotify reports changes at once; 250 where it cannot watch the folders). [METRICS_AGENT_POLL_MS]")
+    var pollMs: Int?
     @Option(help: "Alert rules and receivers, YAML (default ./config/alerts.yaml if present). [METRICS_AGENT_RULES]") var rules: String?
     @Option(help: "Prices and deployment phases for the reviews, YAML (default ./config/prices.yaml if present). [METRICS_AGENT_PRICES]")
     var prices: String?
@@ -147,6 +148,7 @@ struct Run: AsyncParsableCommand {
         if let ms = pollMs ?? common.env("METRICS_AGENT_POLL_MS").flatMap({ Int($0) }) {
             guard ms >= 10 else { throw ValidationError("--poll-ms must be at least 10") }
             config.pollInterval = .milliseconds(ms)
+            config.watchedPollInterval = .milliseconds(ms)
         }
         config.alerts = try common.alertConfig(rules)
         config.prices = try common.prices(prices)

@@ -5,7 +5,6 @@ import GRDBSQLite
 import JSONCore
 import Logging
 import ServiceLifecycle
-import Synchronization
 
 /// The store as the alert evaluator reads it.
 struct StoreMetricSource: MetricSource {
@@ -46,8 +45,8 @@ struct AlertService: Service {
     let app: MetricsAgentApp
     let engine: AlertEngine
     let delivery: Delivery
-    /// Set by ingestion when lines were stored.
-    let newData: NewDataFlag
+    /// Signalled when lines were stored (or live gauges scraped).
+    let newData: Wakeup
 
     func run() async throws {
         let app = app, engine = engine, delivery = delivery, newData = newData
@@ -56,39 +55,33 @@ struct AlertService: Service {
                 group.addTask { await delivery.run() }
                 group.addTask {
                     let interval = Duration.milliseconds(Int(engine.config.evaluationInterval * 1000))
-                    var last = ContinuousClock.now - interval
                     // Not before the files present at start are read: an instance would look silent.
                     while !Task.isCancelled && !app.stats.snapshot.backfillDone {
                         try? await Task.sleep(for: .milliseconds(100))
                     }
                     var nextFlush: Int64?
                     while !Task.isCancelled {
-                        // Whichever comes first: the interval, new lines, or a group due to be sent (group_wait after
-                        // its first alert, not at the next tick).
-                        let flushDue = nextFlush.map { Int64(Date().timeIntervalSince1970 * 1000) >= $0 } ?? false
-                        if newData.take() || flushDue || ContinuousClock.now - last >= interval {
-                            last = .now
-                            do {
-                                let outcome = try await app.onWorker { try engine.evaluate(at: Date()) }
-                                for change in outcome.transitions { app.logger.notice("alert \(change)") }
-                                nextFlush = try engine.nextFlush()
-                            } catch {
-                                app.stats.error()
-                                app.logger.error("alert evaluation failed", metadata: ["error": "\(error)"])
-                            }
+                        do {
+                            let outcome = try await app.onWorker { try engine.evaluate(at: Date()) }
+                            for change in outcome.transitions { app.logger.notice("alert \(change)") }
+                            if outcome.queued > 0 { delivery.wakeup.signal() }
+                            nextFlush = try engine.nextFlush()
+                        } catch {
+                            app.stats.error()
+                            app.logger.error("alert evaluation failed", metadata: ["error": "\(error)"])
                         }
-                        try? await Task.sleep(for: .milliseconds(100))
+                        // Until the next tick, new lines, or a group due to be sent (group_wait after its first
+                        // alert, not at the next tick), whichever comes first: no polling in between.
+                        var wait = interval
+                        if let nextFlush {
+                            let untilFlush = Duration.milliseconds(max(0, nextFlush - Int64(Date().timeIntervalSince1970 * 1000)))
+                            wait = min(wait, untilFlush)
+                        }
+                        await newData.wait(timeout: wait)
                     }
                 }
                 await group.waitForAll()
             }
         }
     }
-}
-
-/// "New lines were stored", from ingestion to the evaluator.
-final class NewDataFlag: Sendable {
-    private let flag = Atomic<Bool>(false)
-    func set() { flag.store(true, ordering: .relaxed) }
-    func take() -> Bool { flag.exchange(false, ordering: .relaxed) }
 }

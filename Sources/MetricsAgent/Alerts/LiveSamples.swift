@@ -59,7 +59,7 @@ public final class LiveSamples: Sendable {
 struct ScrapeService: Service {
     let app: MetricsAgentApp
     let live: LiveSamples
-    let newData: NewDataFlag
+    let newData: Wakeup
 
     func run() async throws {
         let app = app, live = live, newData = newData
@@ -75,7 +75,7 @@ struct ScrapeService: Service {
                                 let line = try await Self.scrape(base, timeout: interval)
                                 live.add(line, instance: line.instanceID ?? app.config.tailer.defaultInstance)
                                 app.stats.scraped(ok: true)
-                                newData.set()
+                                newData.signal()
                                 if failing { app.logger.notice("scrape works again", metadata: ["url": "\(base)"]) }
                                 failing = false
                             } catch {

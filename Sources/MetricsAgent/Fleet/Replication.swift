@@ -148,7 +148,7 @@ struct PeerPuller: Sendable {
 struct ReplicationService: Service {
     let app: MetricsAgentApp
     let fleet: Fleet
-    let newData: NewDataFlag
+    let newData: Wakeup
 
     func run() async throws {
         let app = app, fleet = fleet, newData = newData
@@ -168,7 +168,10 @@ struct ReplicationService: Service {
                                 if fleet.succeeded(url: url, agentID: pulled.agentID, lines: pulled.stored, behind: pulled.behind, at: Date()) {
                                     app.logger.notice("peer answers again", metadata: ["peer": "\(url)", "agent_id": "\(pulled.agentID)"])
                                 }
-                                if pulled.stored > 0 { newData.set() }
+                                if pulled.stored > 0 {
+                                    newData.signal()
+                                    app.linesStored.signal()
+                                }
                                 if pulled.rejected > 0 {
                                     app.stats.error()
                                     app.logger.error("malformed rows from a peer skipped", metadata: ["peer": "\(url)", "rows": "\(pulled.rejected)"])

@@ -1,3 +1,4 @@
+import Alerting
 import Foundation
 import GRDB
 import ServiceLifecycle
@@ -8,7 +9,7 @@ struct IngestService: Service, @unchecked Sendable {
     // Used only on the app's ingest thread.
     let tailer: Tailer
     /// Set whenever lines were stored (alerts evaluate at once).
-    var newData: NewDataFlag?
+    var newData: Wakeup?
 
     func run() async throws {
         let tailer = tailer, app = app, newData = newData
@@ -27,6 +28,10 @@ struct IngestService: Service, @unchecked Sendable {
             var failures = 0
             // File retention right after the backfill, then with every prune.
             var nextRetention = ContinuousClock.now
+            let watcher = FileWatcher(directories: app.config.tailer.directories)
+            if !watcher.active {
+                app.logger.notice("cannot watch the log folders for changes (inotify); looking at them every poll interval")
+            }
             while !Task.isCancelled {
                 if ContinuousClock.now >= nextRetention {
                     nextRetention = ContinuousClock.now + app.config.pruneInterval
@@ -37,16 +42,23 @@ struct IngestService: Service, @unchecked Sendable {
                         app.logger.error("metrics file retention failed; retrying later", metadata: ["error": "\(error)"])
                     }
                 }
-                do {
-                    try await Task.sleep(for: failures == 0 ? app.config.pollInterval : .seconds(min(30, 1 << min(failures, 5))))
-                } catch { return }
+                if failures > 0 {
+                    do { try await Task.sleep(for: .seconds(min(30, 1 << min(failures, 5)))) } catch { return }
+                } else {
+                    // A change in the folders, or the poll interval at the latest (the fallback where changes go unreported).
+                    await watcher.changed.wait(timeout: watcher.active ? app.config.watchedPollInterval : app.config.pollInterval)
+                    if Task.isCancelled { return }
+                }
                 do {
                     let counts = try await app.onWorker {
                         let counts = try tailer.scan()
                         app.stats.update(from: tailer)
                         return counts
                     }
-                    if counts.ingested > 0 { newData?.set() }
+                    if counts.ingested > 0 {
+                        newData?.signal()
+                        app.linesStored.signal()
+                    }
                     failures = 0
                     app.stats.ingest(failure: nil)
                 } catch let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode) {

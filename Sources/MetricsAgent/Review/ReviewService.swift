@@ -36,7 +36,7 @@ extension MetricsAgentApp {
         guard try store.state("review_posted_for") != key else { return false }
         let review = try DailyReview.make(day: yesterday, store: store, prices: prices)
         let title = "Liap Tui daily review \(key): \(review.recommendation.action) — \(review.recommendation.target)"
-        return try store.pool.write { db in
+        let queued = try store.pool.write { db in
             // Checked again inside the transaction: two agents racing would otherwise both post.
             let posted = try String.fetchOne(db, sql: "SELECT value FROM agent_state WHERE key = 'review_posted_for'")
             guard posted != key else { return false }
@@ -45,6 +45,8 @@ extension MetricsAgentApp {
             logger.notice("daily review queued", metadata: ["day": "\(key)", "receiver": "\(receiver.name)"])
             return true
         }
+        if queued { deliveryWakeup.signal() }
+        return queued
     }
 }
 
