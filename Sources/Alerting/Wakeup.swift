@@ -49,15 +49,17 @@ public final class Wakeup: Sendable {
         }
         let signalled = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                let resumeNow = state.withLock { state -> Bool in
+                // Cancelled before this point, the handler below found no waiter: look at the flag under the lock.
+                let resume = state.withLock { state -> Bool? in
                     if state.pending {
                         state.pending = false
                         return true
                     }
+                    if Task.isCancelled { return false }
                     state.waiter = (id, continuation)
-                    return false
+                    return nil
                 }
-                if resumeNow { continuation.resume(returning: true) }
+                if let resume { continuation.resume(returning: resume) }
             }
         } onCancel: {
             let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in

@@ -28,9 +28,9 @@ import TestSupport
         let dir = Self.fixture.dir
         let agent = try await AgentProcess(logDirectory: dir.appendingPathComponent("logs"), database: dir.appendingPathComponent("m.sqlite"), arguments: arguments)
         // Rolled up before asking.
-        _ = try await eventually(timeout: .seconds(120), every: .milliseconds(200)) {
+        #expect(try await eventually(timeout: .seconds(120), every: .milliseconds(200)) {
             try agent.db.scalar("SELECT count(*) FROM rollup_dirty") == 0 && (try agent.db.scalar("SELECT count(*) FROM rollup_1d") ?? 0) > 300
-        }
+        }, "rolled up after the backfill")
         return agent
     }
 

@@ -22,6 +22,10 @@ struct IngestService: Service, @unchecked Sendable {
                 return counts
             }
             app.stats.backfilled()
+            if backfill.ingested > 0 {
+                newData?.signal()
+                app.linesStored.signal()
+            }
             app.logger.notice("backfill done", metadata: [
                 "ingested": "\(backfill.ingested)", "quarantined": "\(backfill.quarantined)", "files": "\(backfill.files)",
             ])
