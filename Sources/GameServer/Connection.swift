@@ -24,14 +24,22 @@ public final class Connection: Sendable {
 
     private static let nextID = Atomic<UInt64>(1)
 
+    /// The protocol version the client speaks (docs/PROTOCOL.md, "Versions"): 1 unless it said otherwise.
+    private let version = Atomic<Int>(1)
+    var protocolVersion: Int {
+        get { version.load(ordering: .relaxed) }
+        set { version.store(newValue, ordering: .relaxed) }
+    }
+
     init(metrics: ServerMetrics) {
         id = Connection.nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         (stream, continuation) = AsyncStream.makeStream(of: Outbound.self, bufferingPolicy: .bufferingOldest(Connection.maxQueuedMessages))
         self.metrics = metrics
     }
 
-    func send(_ event: String, _ data: JSON) {
-        sendText(messageText(event, data))
+    /// `id`: the request this answers, echoed (docs/PROTOCOL.md, "Request IDs").
+    func send(_ event: String, _ data: JSON, id: JSON? = nil) {
+        sendText(messageText(event, data, id: id))
     }
 
     func sendText(_ text: String) {
@@ -41,12 +49,13 @@ public final class Connection: Sendable {
         }
     }
 
-    func sendError(_ error: ProtocolError, event: String? = nil) {
+    func sendError(_ error: ProtocolError, event: String? = nil, id: JSON? = nil) {
         metrics.error()
         var data: [String: JSON] = ["code": .string(error.code), "message": .string(error.message)]
         if let event { data["event"] = .string(String(event.prefix(40))) }
         if let instanceID = error.instanceID { data["instance_id"] = .string(instanceID) }
-        send("error", .object(data))
+        if let supported = error.supportedVersions { data["supported"] = JSON(supported) }
+        send("error", .object(data), id: id)
     }
 
     func close(_ code: WebSocketErrorCode, reason: String) {

@@ -69,7 +69,8 @@ public struct GameServerApp: Sendable {
             lifecycle.isShuttingDown ? .dontUpgrade : .upgrade([:])
         }) { inbound, outbound, context in
             let room = context.requestContext.parameters.get("room") ?? "lobby"
-            await session.run(route: room == "lobby" ? .lobby : .room(room), inbound: inbound, outbound: outbound)
+            await session.run(route: room == "lobby" ? .lobby : .room(room), statedVersion: context.request.uri.queryParameters.get("protocol"),
+                              inbound: inbound, outbound: outbound)
         }
         let webSocketResponder = wsRouter.buildResponder()
         // Frames up to 1 MiB reach the session, which answers anything over

@@ -167,6 +167,7 @@ struct HTTPRoutes {
         text.add("liaptui_games_finished_total", .counter, "Games played to the end.", Double(totals.gamesFinished))
         text.add("liaptui_errors_total", .counter, "Error replies and internal errors.", Double(totals.errors))
         text.add("liaptui_rate_limited_total", .counter, "Messages dropped by the per-connection rate limit.", Double(totals.rateLimited))
+        text.add("liaptui_turn_timeouts_total", .counter, "Moves a bot made because a player's turn timer ran out.", Double(totals.turnTimeouts))
         text.add("liaptui_metrics_write_errors_total", .counter, "Metrics lines that could not be written.", Double(totals.metricsWriteErrors))
         if config.redis != nil {
             text.add("liaptui_redis_errors_total", .counter, "Redis operations that failed (the instance serves its own rooms meanwhile).", Double(totals.redisErrors))

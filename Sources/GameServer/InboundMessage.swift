@@ -1,14 +1,32 @@
 import Foundation
 import JSONCore
 
-/// A parsed client message: `{"event": "...", "data": {...}}`.
+/// A parsed client message: `{"event": "...", "data": {...}, "id": ...}`.
 struct InboundMessage: Sendable {
     let event: String
     let data: [String: JSON]
+    /// The client's request ID (a string of up to 64 characters or an integer), echoed in direct answers.
+    let id: JSON?
 
-    init(event: String, data: [String: JSON] = [:]) {
+    init(event: String, data: [String: JSON] = [:], id: JSON? = nil) {
         self.event = event
         self.data = data
+        self.id = id
+    }
+
+    /// The request ID of a message that may not parse further, for its error.
+    static func requestID(of fields: [String: JSON]) -> JSON? {
+        switch fields["id"] {
+        case .string(let s)? where s.count <= 64: return .string(s)
+        case let n? where n.int != nil: return n
+        default: return nil
+        }
+    }
+
+    /// The request ID of a message whose parsing failed with `error`: none when the text was not a JSON object.
+    static func requestID(in text: String, for error: ProtocolError) -> JSON? {
+        guard error.code != "invalid_json", case .object(let fields)? = try? JSONParser.parse(text, maxDepth: 16) else { return nil }
+        return requestID(of: fields)
     }
 
     static func parse(_ text: String) throws(ProtocolError) -> InboundMessage {
@@ -17,9 +35,13 @@ struct InboundMessage: Sendable {
         guard case .object(let fields) = json, let event = fields["event"]?.string, !event.isEmpty else {
             throw .invalidMessage
         }
+        let id = requestID(of: fields)
+        if fields["id"] != nil && id == nil {
+            throw .invalidData("'id' must be a string of at most 64 characters or an integer.")
+        }
         switch fields["data"] {
-        case nil, .null?: return InboundMessage(event: event)
-        case .object(let data)?: return InboundMessage(event: event, data: data)
+        case nil, .null?: return InboundMessage(event: event, id: id)
+        case .object(let data)?: return InboundMessage(event: event, data: data, id: id)
         case let other?: throw .invalidData("'data' must be an object, not \(other.typeName).")
         }
     }
@@ -45,9 +67,11 @@ struct InboundMessage: Sendable {
     }
 }
 
-/// Outbound message text, `{"data": ..., "event": ...}`.
-func messageText(_ event: String, _ data: JSON) -> String {
-    JSON.object(["event": .string(event), "data": data]).text
+/// Outbound message text, `{"data": ..., "event": ..., "id": ...}` (`id` only when answering a request that had one).
+func messageText(_ event: String, _ data: JSON, id: JSON? = nil) -> String {
+    var message: [String: JSON] = ["event": .string(event), "data": data]
+    if let id, !id.isNull { message["id"] = id }
+    return JSON.object(message).text
 }
 
 /// Player names: 1–20 characters of letters, digits, spaces and `_ - . '`,

@@ -4,6 +4,8 @@ public struct ProtocolError: Error, Equatable, Sendable {
     public let message: String
     /// For `room_on_other_instance`: where the room is.
     public var instanceID: String?
+    /// For `unsupported_protocol`: the versions this server speaks.
+    public var supportedVersions: [Int]?
 
     public init(_ code: String, _ message: String, instanceID: String? = nil) {
         self.code = code
@@ -34,8 +36,26 @@ public struct ProtocolError: Error, Equatable, Sendable {
         ProtocolError("room_on_other_instance",
                       "This room is on instance \(instanceID): reconnect with the cookie LIAPTUI_INSTANCE=\(instanceID).", instanceID: instanceID)
     }
+    static func unsupportedProtocol(_ asked: String) -> ProtocolError {
+        var error = ProtocolError("unsupported_protocol", "Protocol version '\(asked.prefix(10))' is not supported; this server speaks \(ProtocolVersion.supported.map(String.init).joined(separator: " and ")).")
+        error.supportedVersions = ProtocolVersion.supported
+        return error
+    }
     static let shuttingDown = ProtocolError("server_shutting_down", "The server is restarting; reconnect shortly.")
 
     static func invalidData(_ message: String) -> ProtocolError { ProtocolError("invalid_data", message) }
     static func invalidName(_ message: String) -> ProtocolError { ProtocolError("invalid_name", message) }
+}
+
+/// The protocol's versions (docs/PROTOCOL.md, "Versions").
+enum ProtocolVersion {
+    static let current = 2
+    /// The previous version is served for at least one release after the current one.
+    static let supported = [1, 2]
+
+    /// A stated version this server speaks: a decimal integer, as a number or a string.
+    static func parse(_ stated: String) -> Int? {
+        guard let version = Int(stated.trimmingCharacters(in: .whitespaces)), supported.contains(version) else { return nil }
+        return version
+    }
 }

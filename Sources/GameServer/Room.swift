@@ -16,8 +16,44 @@ struct SeatState: Codable, Sendable, Equatable {
     var botControlled = false
     /// When a human's connection dropped; nil while connected.
     var disconnectedSince: Date?
+    /// The seat's player, stable across reconnects and bot stand-ins (nil only in snapshots of older servers).
+    var playerID: String?
+    /// A bot that took a human's seat for good (the human left mid-game).
+    var standsIn = false
+    /// A connected player whose turn timer ran out: their bot plays the seat until they act again.
+    var away = false
 
-    var playedByBot: Bool { kind == .bot || botControlled }
+    init(name: String, kind: Kind, token: String? = nil, disconnectedSince: Date? = nil, playerID: String = PlayerID.make(), standsIn: Bool = false) {
+        self.name = name
+        self.kind = kind
+        self.token = token
+        self.disconnectedSince = disconnectedSince
+        self.playerID = playerID
+        self.standsIn = standsIn
+    }
+
+    // Snapshots and Redis backups of older servers lack the newer fields.
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        kind = try c.decode(Kind.self, forKey: .kind)
+        token = try c.decodeIfPresent(String.self, forKey: .token)
+        botControlled = try c.decodeIfPresent(Bool.self, forKey: .botControlled) ?? false
+        disconnectedSince = try c.decodeIfPresent(Date.self, forKey: .disconnectedSince)
+        playerID = try c.decodeIfPresent(String.self, forKey: .playerID)
+        standsIn = try c.decodeIfPresent(Bool.self, forKey: .standsIn) ?? false
+        away = try c.decodeIfPresent(Bool.self, forKey: .away) ?? false
+    }
+
+    var playedByBot: Bool { kind == .bot || botControlled || away }
+    /// A bot playing a human's seat, for now or for good.
+    var isStandIn: Bool { botControlled || standsIn || away }
+    var id: String { playerID ?? "" }
+}
+
+/// Player IDs: `p_` and 16 characters of the room alphabet (80 random bits), opaque to clients.
+enum PlayerID {
+    static func make() -> String { "p_" + RoomID.make() }
 }
 
 /// What a room saves on shutdown and restores on start.
@@ -34,7 +70,7 @@ struct RoomSnapshot: Codable, Sendable {
 struct RoomSummary: Sendable, Equatable {
     var id: String
     var hostName: String?
-    var seats: [(name: String, isBot: Bool)?]
+    var seats: [(name: String, isBot: Bool, id: String)?]
     var started: Bool
     var connectedHumans: Int
     /// When the last human connection dropped; nil while a human is connected.
@@ -57,6 +93,7 @@ struct JoinTicket: Sendable {
     let slot: Int
     let token: String
     let name: String
+    let playerID: String
 }
 
 struct RoomEnvironment: Sendable {
@@ -87,6 +124,11 @@ actor Room {
     private var closed = false
     private var idleSince: Date?
     private var summaryVersion = 0
+    /// A game ended and no other started yet: moves answer `game_over`.
+    private var gameEnded = false
+    /// The clock on the move the game waits for, when a human's (`--turn-timeout`).
+    private var turnTimer: TurnTimer?
+    private var turnTimerTask: Task<Void, Never>?
     private var lastSummary: RoomSummary?
 
     init(id: String, env: RoomEnvironment) {
@@ -106,8 +148,9 @@ actor Room {
         let now = env.clock.now()
         // Nobody is connected to a restored room: every human starts a fresh grace period.
         seats = snapshot.seats.map { seat in
-            guard var seat, seat.kind == .human else { return seat }
-            if seat.disconnectedSince == nil { seat.disconnectedSince = now }
+            guard var seat else { return nil }
+            if seat.playerID == nil { seat.playerID = PlayerID.make() }
+            if seat.kind == .human, seat.disconnectedSince == nil { seat.disconnectedSince = now }
             return seat
         }
         idleSince = now
@@ -145,11 +188,11 @@ actor Room {
         startGraceTimer(slot)
         broadcast("room_update", roomState())
         changed()
-        return JoinTicket(roomID: id, slot: slot, token: token, name: name)
+        return JoinTicket(roomID: id, slot: slot, token: token, name: name, playerID: seats[slot]!.id)
     }
 
     /// Binds a connection to the seat its token holds (`client_ready`), and sends it the full state.
-    func attach(_ connection: Connection, token: String) throws(ProtocolError) {
+    func attach(_ connection: Connection, token: String, id requestID: JSON? = nil) throws(ProtocolError) {
         guard !closed else { throw .roomNotFound }
         guard let slot = seats.firstIndex(where: { $0?.token == token && $0?.kind == .human }) else { throw .invalidToken }
         if let old = connections[slot], old.id != connection.id {
@@ -162,14 +205,16 @@ actor Room {
         connection.binding.withLock { $0 = (id, slot) }
         seats[slot]!.disconnectedSince = nil
         seats[slot]!.botControlled = false
+        seats[slot]!.away = false
         graceGeneration[slot] += 1
         idleSince = nil
         seen.insert(slot)
+        updateTurnTimer()
         if returning {
-            broadcast("player_reconnected", ["player": .string(seats[slot]!.name), "slot": JSON(slot + 1)])
+            broadcast("player_reconnected", ["player": .string(seats[slot]!.name), "player_id": .string(seats[slot]!.id), "slot": JSON(slot + 1)])
         }
-        broadcast("room_update", roomState())
-        if let game { connection.send("phase_change", state(of: game, for: slot)) }
+        broadcast("room_update", roomState(), answering: (slot, requestID))
+        if let game { connection.send("phase_change", state(of: game, for: slot, full: true, version: connection.protocolVersion), id: requestID) }
         changed()
     }
 
@@ -184,7 +229,7 @@ actor Room {
         guard !closed, seats[slot]?.kind == .human else { return }
         seats[slot]!.disconnectedSince = env.clock.now()
         broadcast("player_disconnected", [
-            "player": .string(seats[slot]!.name), "slot": JSON(slot + 1),
+            "player": .string(seats[slot]!.name), "player_id": .string(seats[slot]!.id), "slot": JSON(slot + 1),
             "grace_seconds": JSON(Int(env.config.reconnectGrace.seconds)),
         ])
         startGraceTimer(slot)
@@ -208,7 +253,7 @@ actor Room {
               seat.kind == .human, seat.disconnectedSince != nil else { return }
         if game != nil {
             seats[slot]!.botControlled = true
-            broadcast("player_replaced_by_bot", ["player": .string(seat.name), "slot": JSON(slot + 1)])
+            broadcast("player_replaced_by_bot", ["player": .string(seat.name), "player_id": .string(seat.id), "slot": JSON(slot + 1)])
             broadcast("room_update", roomState())
             broadcastState()
             scheduleBot()
@@ -225,10 +270,11 @@ actor Room {
         guard !closed else { throw .roomNotFound }
         guard let slot = connections.first(where: { $0.value.id == connection.id })?.key else { throw .notJoined }
         if frozen && message.event != "get_room_state" { throw .shuttingDown }
+        if seats[slot]?.away == true && message.event != "get_room_state" { takeBack(slot) }
         switch message.event {
         case "get_room_state":
-            connection.send("room_update", roomState())
-            if let game { connection.send("phase_change", state(of: game, for: slot)) }
+            connection.send("room_update", roomState(), id: message.id)
+            if let game { connection.send("phase_change", state(of: game, for: slot, full: true, version: connection.protocolVersion), id: message.id) }
         case "add_bot":
             try requireHost(slot)
             guard game == nil else { throw .gameInProgress }
@@ -248,26 +294,33 @@ actor Room {
             }
             removeSeat(target, reason: "removed_by_host")
         case "leave_room":
-            connection.send("left_room", ["room_id": .string(id)])
+            connection.send("left_room", ["room_id": .string(id)], id: message.id)
             leave(slot)
         case "start_game":
             try requireHost(slot)
             guard game == nil else { throw .gameInProgress }
             guard seats.allSatisfy({ $0 != nil }) else { throw .notEnoughPlayers }
             startGame()
-        case "declare":
-            try apply(.declare(seat: slot, value: message.int("value", in: 0...8)))
-        case "play", "play_pieces":
-            try apply(.play(seat: slot, pieces: pieces(from: message, seat: slot)))
-        case "accept_redeal":
-            try apply(.acceptRedeal(seat: slot))
-        case "decline_redeal":
-            try apply(.declineRedeal(seat: slot))
-        case "redeal_decision":
-            switch try message.string("choice") {
-            case "accept": try apply(.acceptRedeal(seat: slot))
-            case "decline": try apply(.declineRedeal(seat: slot))
-            default: throw .invalidData("'choice' must be \"accept\" or \"decline\".")
+        case "declare", "play", "play_pieces", "accept_redeal", "decline_redeal", "redeal_decision":
+            // The game's own checks answer a move in a game that is over, or a declaration out of 0-8.
+            if game == nil && gameEnded { throw ProtocolError("game_over", "The game is over; the host may start another.") }
+            guard game != nil else { throw .gameNotStarted }
+            let answering = (slot: slot, id: message.id ?? .null)
+            switch message.event {
+            case "declare":
+                try apply(.declare(seat: slot, value: message.int("value", in: Int.min...Int.max)), answering: answering)
+            case "play", "play_pieces":
+                try apply(.play(seat: slot, pieces: pieces(from: message, seat: slot)), answering: answering)
+            case "accept_redeal":
+                try apply(.acceptRedeal(seat: slot), answering: answering)
+            case "decline_redeal":
+                try apply(.declineRedeal(seat: slot), answering: answering)
+            default:
+                switch try message.string("choice") {
+                case "accept": try apply(.acceptRedeal(seat: slot), answering: answering)
+                case "decline": try apply(.declineRedeal(seat: slot), answering: answering)
+                default: throw .invalidData("'choice' must be \"accept\" or \"decline\".")
+                }
             }
         default:
             throw .unknownEvent(message.event)
@@ -314,6 +367,7 @@ actor Room {
     // MARK: - Game flow
 
     private func startGame() {
+        gameEnded = false
         var random = SystemRandomNumberGenerator()
         let newGame = Game(seed: random.next())
         game = newGame
@@ -322,13 +376,14 @@ actor Room {
         broadcast("game_started", [
             "room_id": .string(id), "success": true,
             "players": .array(seats.map { .string($0!.name) }),
+            "player_ids": .array(seats.map { .string($0!.id) }),
         ])
         publish(newGame.openingEvents)
         changed()
         backUp()
     }
 
-    private func apply(_ action: GameAction) throws(ProtocolError) {
+    private func apply(_ action: GameAction, answering: (slot: Int, id: JSON)? = nil) throws(ProtocolError) {
         guard var current = game else { throw .gameNotStarted }
         let events: [GameEvent]
         do {
@@ -338,7 +393,7 @@ actor Room {
         }
         game = current
         sequence += 1
-        publish(events)
+        publish(events, answering: answering)
         // After every accepted move: a game taken over after a crash resumes where it stood, not at the turn's start.
         if env.fleet != nil { backUp() }
     }
@@ -351,27 +406,29 @@ actor Room {
     }
 
     /// Tells every client what happened, then sends each its fresh state.
-    private func publish(_ events: [GameEvent]) {
+    private func publish(_ events: [GameEvent], answering: (slot: Int, id: JSON)? = nil) {
         guard let game else { return }
-        let messages = GameMessages(names: seats.map { $0!.name })
+        let messages = GameMessages(seats: seats.map { $0! })
         for event in events {
             switch event {
             case .roundStarted(let round, let starter):
-                broadcast("round_started", ["round": JSON(round), "starter": messages.name(starter)])
+                broadcast("round_started", ["round": JSON(round), "starter": messages.name(starter), "starter_id": messages.id(starter)])
             case .weakHandsDetected(let weak):
                 broadcast("weak_hand_detected", [
                     "weak_players": .array(weak.map { messages.name($0) }),
+                    "weak_player_ids": .array(weak.map { messages.id($0) }),
                     "awaiting_decision_from": messages.name(weak.first),
+                    "awaiting_decision_from_id": messages.id(weak.first),
                     "redeal_multiplier": JSON(game.multiplier),
                 ])
             case .redealDeclined(let seat):
-                broadcast("redeal_decision_made", ["player": messages.name(seat), "choice": "decline"])
+                broadcast("redeal_decision_made", ["player": messages.name(seat), "player_id": messages.id(seat), "choice": "decline"])
             case .redealAccepted(let seat, let multiplier):
                 broadcast("redeal_decision_made", [
-                    "player": messages.name(seat), "choice": "accept", "redeal_multiplier": JSON(multiplier),
+                    "player": messages.name(seat), "player_id": messages.id(seat), "choice": "accept", "redeal_multiplier": JSON(multiplier),
                 ])
             case .declared(let seat, let value):
-                broadcast("declare", ["player": messages.name(seat), "value": JSON(value)])
+                broadcast("declare", ["player": messages.name(seat), "player_id": messages.id(seat), "value": JSON(value)])
             case .played(let seat, let play):
                 broadcast("play", messages.play(TurnPlay(seat: seat, play: play)))
             case .turnCompleted(let result):
@@ -389,7 +446,10 @@ actor Room {
                         : "\(winnerNames.joined(separator: " and ")) share the win with \(scores[winners[0]]) points!"),
                     "final_scores": messages.byName(scores),
                     "winners": JSON(winnerNames),
+                    "winner_ids": .array(winners.map { messages.id($0) }),
                     "winner": .string(winnerNames[0]),
+                    "winner_id": messages.id(winners[0]),
+                    "player_ids": messages.playerIDs,
                     "rounds": JSON(game.round),
                 ])
             case .handsDealt, .redealOffered, .phaseChanged:
@@ -399,7 +459,7 @@ actor Room {
         if game.isOver {
             finishGame()
         } else {
-            broadcastState()
+            broadcastState(answering: answering)
             scheduleBot()
         }
     }
@@ -407,6 +467,8 @@ actor Room {
     private func finishGame() {
         env.metrics.update { $0.gamesFinished += 1 }
         game = nil
+        gameEnded = true
+        stopTurnTimer()
         botTask?.cancel()
         botTask = nil
         // Players who never came back do not hold their seats into the next game.
@@ -414,11 +476,13 @@ actor Room {
             removeSeat(slot, reason: "timeout", announce: false)
             if closed { return }
         }
+        for slot in 0..<Game.seats where seats[slot]?.away == true { seats[slot]!.away = false }
         broadcast("room_update", roomState())
         changed()
     }
 
     private func scheduleBot() {
+        updateTurnTimer()
         guard let game, !game.isOver, !frozen, !closed, botTask == nil,
               let seat = game.currentSeat, seats[seat]?.playedByBot == true else { return }
         let expected = sequence
@@ -454,9 +518,9 @@ actor Room {
         graceGeneration[slot] += 1
         if game != nil {
             // Mid-game the seat stays (the game needs four), played by a bot from now on.
-            seats[slot] = SeatState(name: seat.name, kind: .bot)
-            broadcast("player_left", ["player_name": .string(seat.name), "slot": JSON(slot + 1), "replaced_by_bot": true])
-            afterHumanLeft(slot, name: seat.name)
+            seats[slot] = SeatState(name: seat.name, kind: .bot, playerID: seat.id, standsIn: true)
+            broadcast("player_left", ["player_name": .string(seat.name), "player_id": .string(seat.id), "slot": JSON(slot + 1), "replaced_by_bot": true])
+            afterHumanLeft(slot, name: seat.name, id: seat.id)
             guard !closed else { return }
             broadcast("room_update", roomState())
             broadcastState()
@@ -473,16 +537,16 @@ actor Room {
         graceGeneration[slot] += 1
         if let connection = connections.removeValue(forKey: slot) { connection.binding.withLock { $0 = nil } }
         if announce {
-            broadcast("player_left", ["player_name": .string(seat.name), "slot": JSON(slot + 1), "reason": .string(reason)])
+            broadcast("player_left", ["player_name": .string(seat.name), "player_id": .string(seat.id), "slot": JSON(slot + 1), "reason": .string(reason)])
         }
-        if seat.kind == .human { afterHumanLeft(slot, name: seat.name) }
+        if seat.kind == .human { afterHumanLeft(slot, name: seat.name, id: seat.id) }
         guard !closed else { return }
         if announce { broadcast("room_update", roomState()) }
         changed()
     }
 
     /// A human is gone: hand the room to the next human, or close it when none is left.
-    private func afterHumanLeft(_ slot: Int, name: String) {
+    private func afterHumanLeft(_ slot: Int, name: String, id oldID: String) {
         let humans = (1..<Game.seats).map { (slot + $0) % Game.seats }.filter { seats[$0]?.kind == .human }
         if connections.isEmpty && idleSince == nil { idleSince = env.clock.now() }
         guard slot == hostSlot else {
@@ -494,7 +558,8 @@ actor Room {
             return
         }
         hostSlot = next
-        broadcast("host_changed", ["old_host": .string(name), "new_host": .string(seats[next]!.name), "reason": "host_left"])
+        broadcast("host_changed", ["old_host": .string(name), "old_host_id": .string(oldID), "new_host": .string(seats[next]!.name),
+                                   "new_host_id": .string(seats[next]!.id), "reason": "host_left"])
     }
 
     /// Closes the room: everyone is told, and the lobby forgets it.
@@ -518,6 +583,7 @@ actor Room {
         frozen = true
         botTask?.cancel()
         botTask = nil
+        stopTurnTimer()
     }
 
     func broadcastAll(_ event: String, _ data: JSON) { broadcast(event, data) }
@@ -528,26 +594,97 @@ actor Room {
 
     // MARK: - Messages out
 
-    private func broadcast(_ event: String, _ data: JSON) {
+    /// To everyone; `answering`: the copy for that seat carries the id of the request it answers.
+    private func broadcast(_ event: String, _ data: JSON, answering: (slot: Int, id: JSON?)? = nil) {
         guard !connections.isEmpty else { return }
         let text = messageText(event, data)
-        for connection in connections.values { connection.sendText(text) }
+        for (slot, connection) in connections {
+            if let answering, answering.slot == slot, let id = answering.id {
+                connection.sendText(messageText(event, data, id: id))
+            } else {
+                connection.sendText(text)
+            }
+        }
     }
 
-    private func broadcastState() {
+    // MARK: - Turn timer
+
+    /// Starts the clock when the game waits on a human (connected or not), and keeps it while the same move is
+    /// awaited; a bot's move or no game stops it.
+    private func updateTurnTimer() {
+        guard let game, !game.isOver, !frozen, !closed, env.config.turnTimeout > .zero,
+              let seat = game.currentSeat, let player = seats[seat], !player.playedByBot else {
+            stopTurnTimer()
+            return
+        }
+        if let timer = turnTimer, timer.seat == seat, timer.sequence == sequence { return }
+        let timeout = env.config.turnTimeout
+        turnTimer = TurnTimer(seat: seat, sequence: sequence, deadline: env.clock.now().addingTimeInterval(timeout.seconds), seconds: timeout.seconds)
+        turnTimerTask?.cancel()
+        let expected = sequence
+        turnTimerTask = Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            guard !Task.isCancelled else { return }
+            await self?.turnTimedOut(seat: seat, expected: expected)
+        }
+    }
+
+    private func stopTurnTimer() {
+        turnTimerTask?.cancel()
+        turnTimerTask = nil
+        turnTimer = nil
+    }
+
+    /// The player's time ran out: their bot moves now and keeps playing the seat, which stays theirs,
+    /// until they act again (`takeBack`).
+    private func turnTimedOut(seat: Int, expected: Int) {
+        guard !frozen, !closed, let game, sequence == expected, game.currentSeat == seat, let player = seats[seat], !player.playedByBot else { return }
+        turnTimer = nil
+        seats[seat]!.away = true
+        env.metrics.update { $0.turnTimeouts += 1 }
+        env.logger.info("turn timer ran out", metadata: ["room": "\(id)", "slot": "\(seat + 1)"])
+        broadcast("turn_timeout", ["player": .string(player.name), "player_id": .string(player.id), "slot": JSON(seat + 1)])
+        broadcast("room_update", roomState())
+        changed()
+        var bot = StrategicBot()
+        do {
+            try apply(bot.action(for: game.view(for: seat)))
+        } catch {
+            env.logger.error("the timeout's bot proposed an illegal move", metadata: ["room": "\(id)", "error": "\(error.code)"])
+        }
+    }
+
+    /// A player whose timer ran out acted again: the seat is theirs to play, with a fresh timer on their move.
+    private func takeBack(_ slot: Int) {
+        seats[slot]!.away = false
+        broadcast("room_update", roomState())
+        broadcastState()
+        changed()
+    }
+
+    /// Each player's state after a change; `answering` marks the copy that answers a player's own request.
+    private func broadcastState(answering: (slot: Int, id: JSON)? = nil) {
         guard let game else { return }
-        for (slot, connection) in connections { connection.send("phase_change", state(of: game, for: slot)) }
+        updateTurnTimer()
+        for (slot, connection) in connections {
+            connection.send("phase_change", state(of: game, for: slot, full: false, version: connection.protocolVersion),
+                            id: answering?.slot == slot ? answering?.id : nil)
+        }
     }
 
-    private func state(of game: Game, for slot: Int) -> JSON {
-        let info = seats.map { SeatInfo(isBot: $0!.playedByBot, isConnected: $0!.kind == .bot || $0!.disconnectedSince == nil) }
-        return GameMessages(names: seats.map { $0!.name }).state(game, for: slot, sequence: sequence, seats: info)
+    /// `full`: the state a player gets on (re)joining or asking for it, with every scored round. Later states
+    /// leave the rounds out for protocol 2 (they arrive once, in `round_complete`).
+    private func state(of game: Game, for slot: Int, full: Bool, version: Int) -> JSON {
+        let info = seats.map { SeatInfo(isBot: $0!.playedByBot, isStandIn: $0!.isStandIn, isConnected: $0!.kind == .bot || $0!.disconnectedSince == nil) }
+        return GameMessages(seats: seats.map { $0! }).state(game, for: slot, sequence: sequence, seats: info, timer: turnTimer, now: env.clock.now(),
+                                                          roundResults: full || version < 2)
     }
 
     func roomState() -> JSON {
         [
             "room_id": .string(id),
             "host_name": JSON(hostSlot.flatMap { seats[$0]?.name }),
+            "host_id": JSON(hostSlot.flatMap { seats[$0]?.id }),
             "started": .bool(game != nil),
             "occupied_slots": JSON(seats.compactMap { $0 }.count),
             "total_slots": JSON(Game.seats),
@@ -556,7 +693,9 @@ actor Room {
                 return [
                     "slot": JSON(slot + 1),
                     "name": .string(seat.name),
+                    "player_id": .string(seat.id),
                     "is_bot": .bool(seat.playedByBot),
+                    "stand_in": .bool(seat.isStandIn),
                     "is_host": .bool(slot == hostSlot),
                     "is_connected": .bool(seat.kind == .bot || seat.disconnectedSince == nil),
                 ]
@@ -581,7 +720,7 @@ actor Room {
     private func changed() {
         var summary = RoomSummary(
             id: id, hostName: hostSlot.flatMap { seats[$0]?.name },
-            seats: seats.map { $0.map { (name: $0.name, isBot: $0.playedByBot) } },
+            seats: seats.map { $0.map { (name: $0.name, isBot: $0.playedByBot, id: $0.id) } },
             started: game != nil, connectedHumans: connections.count, idleSince: idleSince, version: 0)
         guard summary != lastSummary, !closed else { return }
         summaryVersion += 1

@@ -52,6 +52,8 @@ public actor RoomDirectory {
 
     func room(_ id: String) -> Room? { rooms[id] }
 
+    var isShuttingDown: Bool { shuttingDown }
+
     // MARK: - Lobby
 
     func createRoom(hostName: String) async throws(ProtocolError) -> JoinTicket {
@@ -126,7 +128,7 @@ public actor RoomDirectory {
             "room_id": .string(summary.id),
             "host_name": JSON(summary.hostName),
             "players": .array(summary.seats.map { seat in
-                seat.map { ["name": .string($0.name), "is_bot": .bool($0.isBot)] } ?? .null
+                seat.map { ["name": .string($0.name), "player_id": .string($0.id), "is_bot": .bool($0.isBot)] } ?? .null
             }),
             "occupied_slots": JSON(summary.occupied),
             "total_slots": 4,

@@ -13,6 +13,8 @@ public struct ServerConfig: Sendable {
     public var shutdownGrace: Duration = .seconds(30)
     /// How long a dropped player keeps the seat before a bot takes it.
     public var reconnectGrace: Duration = .seconds(60)
+    /// How long a connected player may take over a move before their bot makes it; zero turns the timer off.
+    public var turnTimeout: Duration = .seconds(60)
     /// Pause before a bot acts, so humans can follow.
     public var botDelay: Duration = .milliseconds(800)
     public var maxMessageBytes = 16 * 1024
@@ -54,6 +56,7 @@ public struct ServerConfig: Sendable {
             problems.append("--instance-id must be 1-64 characters of letters, digits, '.', '_' or '-'")
         }
         if metricsInterval < .milliseconds(100) { problems.append("--metrics-interval must be at least 0.1 seconds") }
+        if turnTimeout < .zero { problems.append("--turn-timeout must not be negative (0 turns the timer off)") }
         if shutdownGrace < .zero { problems.append("--shutdown-grace must not be negative") }
         if maxMessageBytes < 256 { problems.append("--max-message-bytes must be at least 256") }
         if rateLimitPerSecond <= 0 || rateLimitBurst < 1 { problems.append("--rate-limit must be positive") }

@@ -25,6 +25,8 @@ public final class ServerMetrics: Sendable {
         public var misroutedJoins = 0
         /// Rooms handed to a peer at a drain.
         public var roomsHandedOver = 0
+        /// Moves a bot made because a player's turn timer ran out.
+        public var turnTimeouts = 0
     }
 
     private struct State {

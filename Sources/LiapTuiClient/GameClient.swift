@@ -46,6 +46,8 @@ public final class GameClient: Sendable {
     private let outboundStream: AsyncStream<Outbound>
     /// Every message received so far, for assertions after the fact (empty unless `keepHistory`).
     public let history = Mutex<[JSON]>([])
+    /// Every message sent with `send` (not `sendRaw`), likewise: the well-formed requests, for schema checks.
+    public let sentHistory = Mutex<[JSON]>([])
     private let keepHistory: Bool
 
     private init(url: String, keepHistory: Bool) {
@@ -136,8 +138,13 @@ public final class GameClient: Sendable {
     /// The close code the server sent, once closed.
     public var closeCode: Int? { state.withLock { $0.closeCode } }
 
-    public func send(_ event: String, _ data: JSON = [:]) {
-        sendRaw(JSON.object(["event": .string(event), "data": data]).text)
+    /// `id`: a request ID, which the server echoes in its direct answers.
+    public func send(_ event: String, _ data: JSON = [:], id: JSON? = nil) {
+        var message: [String: JSON] = ["event": .string(event), "data": data]
+        if let id { message["id"] = id }
+        let json = JSON.object(message)
+        if keepHistory { sentHistory.withLock { $0.append(json) } }
+        sendRaw(json.text)
     }
 
     public func sendRaw(_ text: String) { outbound.yield(.text(text)) }
@@ -149,10 +156,17 @@ public final class GameClient: Sendable {
         await inbox.next(timeout: timeout)
     }
 
-    /// Reads messages until one with `event` (and satisfying `condition`) arrives.
+    /// Reads messages until one with `event` (and satisfying `condition`) arrives; returns its `data`.
     @discardableResult
     public func waitFor(_ event: String, timeout: Duration = .seconds(10),
                         where condition: (JSON) -> Bool = { _ in true }) async throws -> JSON {
+        try await waitForMessage(event, timeout: timeout) { condition($0["data"] ?? .null) }["data"] ?? .null
+    }
+
+    /// Like `waitFor`, but returns the whole message (`event`, `data` and any `id`), and `condition` sees it whole.
+    @discardableResult
+    public func waitForMessage(_ event: String, timeout: Duration = .seconds(10),
+                               where condition: (JSON) -> Bool = { _ in true }) async throws -> JSON {
         let deadline = ContinuousClock.now + timeout
         // What came instead, for the error: a count and the last three, written out only if it fails.
         var passedOver = 0
@@ -162,7 +176,7 @@ public final class GameClient: Sendable {
             // task may run late, and the message it waits for may be queued by then.
             let remaining = deadline - .now
             guard let message = remaining > .zero ? await next(timeout: remaining) : inbox.poll() else { break }
-            if message["event"]?.string == event, let data = message["data"], condition(data) { return data }
+            if message["event"]?.string == event, message["data"] != nil, condition(message) { return message }
             passedOver += 1
             lastPassedOver = Array((lastPassedOver + [message]).suffix(3))
         }

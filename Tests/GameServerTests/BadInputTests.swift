@@ -108,7 +108,7 @@ import TestSupport
                 checkedNotHeld = true
             }
             if allowed.contains("declare") && !checkedIndex {
-                try await expectError(c, "invalid_data") { c.sendRaw(#"{"event":"declare","data":{"value":9}}"#) }
+                try await expectError(c, "declaration_out_of_range") { c.sendRaw(#"{"event":"declare","data":{"value":9}}"#) }
                 try await expectError(c, "invalid_data") { c.send("declare", ["value": "2"]) }
                 checkedIndex = true
             }
