@@ -437,7 +437,7 @@ actor Room {
             case .roundScored(let result):
                 broadcast("round_complete", messages.round(result))
             case .gameEnded(let winners, let scores, let reason):
-                broadcastState()  // the final state first, so clients show the end before the verdict
+                broadcastState(answering: answering)  // the final state first, so clients show the end before the verdict
                 let winnerNames = winners.map { seats[$0]!.name }
                 broadcast("game_ended", [
                     "reason": .string(reason.rawValue),
