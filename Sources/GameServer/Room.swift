@@ -272,7 +272,8 @@ actor Room {
         if frozen && message.event != "get_room_state" { throw .shuttingDown }
         if seats[slot]?.away == true && message.event != "get_room_state" { takeBack(slot) }
         switch message.event {
-        case "get_room_state":
+        case "get_room_state", "resume":
+            // `resume` took the seat back above, if a bot stood in after a timeout; both answer with the state.
             connection.send("room_update", roomState(), id: message.id)
             if let game { connection.send("phase_change", state(of: game, for: slot, full: true, version: connection.protocolVersion), id: message.id) }
         case "add_bot":

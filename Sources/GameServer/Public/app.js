@@ -12,6 +12,8 @@ const POINTS = {
   CHARIOT_RED: 8, CHARIOT_BLACK: 7, HORSE_RED: 6, HORSE_BLACK: 5, CANNON_RED: 4, CANNON_BLACK: 3, SOLDIER_RED: 2, SOLDIER_BLACK: 1,
 };
 const SESSION_KEY = "liaptui.session";
+// The protocol version this page speaks (docs/PROTOCOL.md, "Versions").
+const PROTOCOL = 2;
 const $ = (id) => document.getElementById(id);
 
 let lobbySocket = null;
@@ -25,9 +27,14 @@ let gameState = null;
 let selected = new Set();
 let shutdownNotice = null;
 let showingResult = false;  // the game-over panel stays until the player goes back to the room
+// Protocol 2 sends the scored rounds in full states and then one by one in round_complete.
+let roundResults = [];
+// The turn timer: when the current move's time runs out, on this page's clock.
+let turnEndsAt = null;
+let turnTimerInterval = null;
 
 function wsURL(path) {
-  return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
+  return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path + "?protocol=" + PROTOCOL;
 }
 
 function send(socket, event, data) {
@@ -95,7 +102,7 @@ function onLobbyMessage({ event, data }) {
     case "room_list_update": renderRoomList(data.rooms || []); break;
     case "room_created":
     case "room_joined":
-      saveSession({ room_id: data.room_id, token: data.token, name: data.player_name });
+      saveSession({ room_id: data.room_id, token: data.token, name: data.player_name, player_id: data.player_id });
       const socket = lobbySocket;
       lobbySocket = null;
       socket.close();
@@ -194,6 +201,8 @@ function leaveToLobby(message) {
   if (socket) socket.close();
   roomState = null;
   gameState = null;
+  roundResults = [];
+  startTurnTimer(null);
   if (message) toast(message);
   connectLobby();
 }
@@ -207,11 +216,14 @@ function onRoomMessage({ event, data }) {
       break;
     case "phase_change":
       gameState = data;
+      if (data.round_results) roundResults = data.round_results;
       banner(null);
+      startTurnTimer(data);
       renderGame();
       break;
     case "game_started":
       showingResult = false;
+      roundResults = [];
       $("game-over").hidden = true;
       $("last-turn").textContent = "";
       break;
@@ -221,10 +233,20 @@ function onRoomMessage({ event, data }) {
       break;
     }
     case "round_complete":
+      if (!roundResults.some((r) => r.round === data.round)) roundResults = roundResults.concat([data]);
+      if (gameState) renderRoundResults(gameState);
       toast(`Round ${data.round} scored.`);
+      break;
+    case "turn_timeout":
+      if (data.player_id === mySeatID()) {
+        $("away-notice").hidden = false;
+      } else {
+        toast(`${data.player} ran out of time; a bot moved for them.`);
+      }
       break;
     case "game_ended":
       showingResult = true;
+      startTurnTimer(null);
       $("game-over").hidden = false;
       $("game-over-title").textContent = data.message;
       $("game-over-scores").textContent = Object.entries(data.final_scores).map(([n, s]) => `${n}: ${s}`).join(" · ");
@@ -258,11 +280,19 @@ function onRoomMessage({ event, data }) {
   }
 }
 
+/** This player's ID: from the session, or (a session saved before IDs) the seat with our name. */
+function mySeatID() {
+  const session = loadSession();
+  if (session && session.player_id) return session.player_id;
+  if (gameState) return gameState.my_player_id;
+  const seat = roomState && session && roomState.players.find((p) => p && p.name === session.name);
+  return seat ? seat.player_id : null;
+}
+
 function renderRoom() {
   show("room-view");
-  const session = loadSession();
   $("room-id").textContent = roomState.room_id;
-  const me = roomState.players.find((p) => p && p.name === session.name);
+  const me = roomState.players.find((p) => p && p.player_id === mySeatID());
   const isHost = !!(me && me.is_host);
   const list = $("seats");
   list.replaceChildren();
@@ -271,8 +301,10 @@ function renderRoom() {
     const item = el("li", null, "seat");
     item.dataset.slot = slot;
     if (player) {
+      item.dataset.playerId = player.player_id;
       item.append(el("div", player.name, "who"));
-      const tags = [player.is_host ? "host" : null, player.is_bot ? "bot" : null, player.is_connected ? null : "disconnected"].filter(Boolean);
+      const tags = [player.is_host ? "host" : null, player.stand_in ? "bot stands in" : player.is_bot ? "bot" : null,
+        player.is_connected ? null : "disconnected"].filter(Boolean);
       item.append(el("div", tags.join(" · "), "tags"));
       if (isHost && !player.is_host) {
         const remove = el("button", "Remove", "secondary remove-player");
@@ -326,16 +358,20 @@ function renderGame() {
   $("round-number").textContent = g.round;
   $("phase-name").textContent = g.phase;
   $("multiplier").textContent = "×" + (data.redeal_multiplier || 1);
-  $("turn-indicator").textContent = g.current_player ? (g.current_player === g.my_name ? "Your move" : `Waiting for ${g.current_player}`) : "";
+  $("turn-indicator").textContent = g.current_player_id ? (g.current_player_id === g.my_player_id ? "Your move" : `Waiting for ${g.current_player}`) : "";
+  const me = Object.values(g.players).find((p) => p.player_id === g.my_player_id);
+  $("away-notice").hidden = !(me && me.stand_in && me.is_connected);
 
   const body = $("players").querySelector("tbody");
   body.replaceChildren();
   const names = Object.values(g.players).sort((a, b) => a.slot - b.slot);
   for (const p of names) {
     const row = el("tr");
-    if (p.name === g.current_player) row.classList.add("current");
-    if (p.name === g.my_name) row.classList.add("me");
-    row.append(el("td", p.name + (p.is_bot ? " (bot)" : "") + (p.is_connected ? "" : " (away)")));
+    row.dataset.playerId = p.player_id;
+    if (p.player_id === g.current_player_id) row.classList.add("current");
+    if (p.player_id === g.my_player_id) row.classList.add("me");
+    const who = p.stand_in ? " (bot stands in)" : p.is_bot ? " (bot)" : "";
+    row.append(el("td", p.name + who + (p.is_connected ? "" : " (disconnected)")));
     row.append(el("td", p.declared === null ? "—" : p.declared));
     row.append(el("td", p.captured_piles));
     row.append(el("td", p.score));
@@ -405,9 +441,30 @@ $("play-selected").onclick = () => {
   selected = new Set();
 };
 $("accept-redeal").onclick = () => send(roomSocket, "accept_redeal");
+$("resume").onclick = () => { $("away-notice").hidden = true; send(roomSocket, "resume"); };
+
+/** Counts down the current move's time from `turn_remaining_ms` (immune to a skewed clock). */
+function startTurnTimer(g) {
+  turnEndsAt = g && g.turn_remaining_ms !== null && g.turn_remaining_ms !== undefined ? Date.now() + g.turn_remaining_ms : null;
+  clearInterval(turnTimerInterval);
+  turnTimerInterval = turnEndsAt === null ? null : setInterval(renderTurnTimer, 250);
+  renderTurnTimer();
+}
+
+function renderTurnTimer() {
+  const timer = $("turn-timer");
+  if (turnEndsAt === null || !gameState) { timer.textContent = ""; timer.hidden = true; return; }
+  const seconds = Math.max(0, Math.ceil((turnEndsAt - Date.now()) / 1000));
+  const mine = gameState.current_player_id === gameState.my_player_id;
+  timer.hidden = false;
+  timer.dataset.seconds = seconds;
+  timer.textContent = mine ? `${seconds} s left for your move` : `${gameState.current_player}: ${seconds} s`;
+  timer.classList.toggle("urgent", mine && seconds <= 10);
+}
 $("decline-redeal").onclick = () => send(roomSocket, "decline_redeal");
 
 function renderRoundResults(g) {
+  // Round results are keyed by name; a name is unique within a room.
   const players = Object.values(g.players).sort((a, b) => a.slot - b.slot).map((p) => p.name);
   const head = $("round-results").querySelector("thead");
   head.replaceChildren();
@@ -417,7 +474,7 @@ function renderRoundResults(g) {
   head.append(headRow);
   const body = $("round-results").querySelector("tbody");
   body.replaceChildren();
-  for (const r of g.round_results || []) {
+  for (const r of roundResults) {
     const row = el("tr");
     row.append(el("td", r.round + (r.redeal_multiplier > 1 ? ` (×${r.redeal_multiplier})` : "")));
     for (const name of players) {
