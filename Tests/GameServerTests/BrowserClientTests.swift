@@ -16,7 +16,7 @@ import TestSupport
     }
 
     @Test func thePageShowsTheTurnTimerAndGivesTheSeatBack() async throws {
-        let server = try await GameServerProcess(arguments: ["--bot-delay-ms", "20", "--turn-timeout", "4"])
+        let server = try await GameServerProcess(arguments: ["--bot-delay-ms", "250", "--turn-timeout", "4"])
         let (status, output) = try await BrowserScript.run("turn_timer.py", [server.baseURL + "/"])
         #expect(status == 0, "\(output.suffix(3000))")
         #expect(output.contains("turn timer:"))

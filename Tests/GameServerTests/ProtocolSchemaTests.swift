@@ -36,7 +36,7 @@ import TestSupport
     }
 
     @Test func everyMessageOfCompleteGamesMatchesTheSchema() async throws {
-        let server = try await GameServerProcess(arguments: ["--turn-timeout", "2", "--reconnect-grace", "1", "--shutdown-grace", "1"])
+        let server = try await GameServerProcess(arguments: ["--turn-timeout", "2", "--reconnect-grace", "3", "--shutdown-grace", "1", "--bot-delay-ms", "100"])
         let session = Session(server)
 
         // The lobby, in protocol 2 and in protocol 1.
@@ -49,29 +49,29 @@ import TestSupport
         lobby.send("create_room", ["player_name": "Alice"], id: "c1")
         let created = try await lobby.waitFor("room_created")
         let roomID = try #require(created["room_id"]?.string)
+        // Each player connects to the room at once: a seat is held only for the grace until then.
+        let alice = try await session.connect("/ws/\(roomID)?protocol=2")
+        alice.send("client_ready", ["token": created["token"]!])
+        try await alice.waitFor("room_update")
         lobby.sendRaw(#"{"event":"create_room","data":{"player_name":"<b>"}}"#)
         try await lobby.waitFor("error") { $0["code"]?.string == "invalid_name" }
         lobby.sendRaw("{nope")
         try await lobby.waitFor("error") { $0["code"]?.string == "invalid_json" }
         lobby.send("join_room", ["room_id": "NOSUCHROOM234567", "player_name": "Bob"])
         try await lobby.waitFor("error") { $0["code"]?.string == "room_not_found" }
+        // Bob in protocol 1 (a lobby that states none, then client_ready), Carol in 2 by client_ready.
         let lobby1 = try await session.connect("/ws/lobby")
         lobby1.send("join_room", ["room_id": .string(roomID), "player_name": "Bob"])
         let bobTicket = try await lobby1.waitFor("room_joined")
-        lobby1.send("join_room", ["room_id": .string(roomID), "player_name": "Carol"])
-        let carolTicket = try await lobby1.waitFor("room_joined")
-        try await lobby1.waitFor("room_list_update") { ($0["rooms"]?.array?.first?["occupied_slots"]?.int ?? 0) == 3 }
-
-        // The room: Alice in protocol 2 by URL, Bob in 1 by client_ready, Carol in 2 by client_ready.
-        let alice = try await session.connect("/ws/\(roomID)?protocol=2")
-        alice.send("client_ready", ["token": created["token"]!])
-        try await alice.waitFor("room_update")
         var bob = try await session.connect("/ws/\(roomID)")
         bob.send("client_ready", ["token": bobTicket["token"]!, "protocol": 1], id: "b")
         try await bob.waitFor("welcome")
+        lobby1.send("join_room", ["room_id": .string(roomID), "player_name": "Carol"])
+        let carolTicket = try await lobby1.waitFor("room_joined")
         let carol = try await session.connect("/ws/\(roomID)")
         carol.send("client_ready", ["token": carolTicket["token"]!, "protocol": "2"])
         try await carol.waitFor("room_update")
+        try await lobby1.waitFor("room_list_update") { ($0["rooms"]?.array?.first?["occupied_slots"]?.int ?? 0) == 3 }
         alice.send("add_bot", ["slot_id": 2])
         try await alice.waitFor("error") { $0["code"]?.string == "slot_occupied" }
         bob.send("add_bot", ["slot_id": 4])
@@ -94,8 +94,6 @@ import TestSupport
 
         // Alice plays a complete game. Bob never moves: his timer runs out, then he drops past the grace
         // and comes back while a bot plays for him.
-        try await bob.waitFor("turn_timeout", timeout: .seconds(60))
-        bob.close()
         let bobBack = try await session.connect("/ws/\(roomID)")
         var actedOn = -1, aliceTimedOut = false, ended = false
         let deadline = ContinuousClock.now + .seconds(240)
@@ -107,6 +105,8 @@ import TestSupport
                 ended = true
             case "player_replaced_by_bot" where data["player"]?.string == "Bob":
                 bobBack.send("client_ready", ["token": bobTicket["token"]!])
+            case "turn_timeout" where data["player"]?.string == "Bob" && !bob.isClosed:
+                bob.close()
             case "turn_timeout" where data["player"]?.string == "Alice":
                 aliceTimedOut = true  // a slow machine: her bot may now beat her to a move
             case "error":
@@ -133,10 +133,10 @@ import TestSupport
         lobby2.send("create_room", ["player_name": "Dave"])
         let dave = try await lobby2.waitFor("room_created")
         let room2 = try #require(dave["room_id"]?.string)
-        lobby2.send("join_room", ["room_id": .string(room2), "player_name": "Erin"])
-        let erinTicket = try await lobby2.waitFor("room_joined")
         let daveRoom = try await session.connect("/ws/\(room2)?protocol=2")
         daveRoom.send("client_ready", ["token": dave["token"]!])
+        lobby2.send("join_room", ["room_id": .string(room2), "player_name": "Erin"])
+        let erinTicket = try await lobby2.waitFor("room_joined")
         let erin = try await session.connect("/ws/\(room2)")
         erin.send("client_ready", ["token": erinTicket["token"]!])
         try await erin.waitFor("room_update")

@@ -247,6 +247,7 @@ function onRoomMessage({ event, data }) {
     case "game_ended":
       showingResult = true;
       startTurnTimer(null);
+      $("away-notice").hidden = true;
       $("game-over").hidden = false;
       $("game-over-title").textContent = data.message;
       $("game-over-scores").textContent = Object.entries(data.final_scores).map(([n, s]) => `${n}: ${s}`).join(" · ");
