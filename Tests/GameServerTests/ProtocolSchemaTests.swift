@@ -36,7 +36,9 @@ import TestSupport
     }
 
     @Test func everyMessageOfCompleteGamesMatchesTheSchema() async throws {
-        let server = try await GameServerProcess(arguments: ["--turn-timeout", "2", "--reconnect-grace", "3", "--shutdown-grace", "1", "--bot-delay-ms", "100"])
+        // The grace (5 s) holds each seat until its player connects, even on a busy machine, and a game at the
+        // bots' pace (100 ms a move, over a hundred of them) outlasts it, so Bob's stand-in comes before the end.
+        let server = try await GameServerProcess(arguments: ["--turn-timeout", "2", "--reconnect-grace", "5", "--shutdown-grace", "1", "--bot-delay-ms", "100"])
         let session = Session(server)
 
         // The lobby, in protocol 2 and in protocol 1.
