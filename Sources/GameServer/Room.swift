@@ -70,6 +70,7 @@ struct RoomSnapshot: Codable, Sendable {
 struct RoomSummary: Sendable, Equatable {
     var id: String
     var hostName: String?
+    var hostID: String?
     var seats: [(name: String, isBot: Bool, id: String)?]
     var started: Bool
     var connectedHumans: Int
@@ -82,7 +83,7 @@ struct RoomSummary: Sendable, Equatable {
     var joinable: Bool { !started && seats.contains { $0 == nil || $0!.isBot } }
 
     static func == (a: RoomSummary, b: RoomSummary) -> Bool {
-        a.id == b.id && a.hostName == b.hostName && a.started == b.started && a.connectedHumans == b.connectedHumans
+        a.id == b.id && a.hostName == b.hostName && a.hostID == b.hostID && a.started == b.started && a.connectedHumans == b.connectedHumans
             && a.idleSince == b.idleSince && a.seats.count == b.seats.count
             && zip(a.seats, b.seats).allSatisfy { $0?.name == $1?.name && $0?.isBot == $1?.isBot }
     }
@@ -720,7 +721,7 @@ actor Room {
 
     private func changed() {
         var summary = RoomSummary(
-            id: id, hostName: hostSlot.flatMap { seats[$0]?.name },
+            id: id, hostName: hostSlot.flatMap { seats[$0]?.name }, hostID: hostSlot.flatMap { seats[$0]?.id },
             seats: seats.map { $0.map { (name: $0.name, isBot: $0.playedByBot, id: $0.id) } },
             started: game != nil, connectedHumans: connections.count, idleSince: idleSince, version: 0)
         guard summary != lastSummary, !closed else { return }

@@ -127,6 +127,7 @@ public actor RoomDirectory {
         [
             "room_id": .string(summary.id),
             "host_name": JSON(summary.hostName),
+            "host_id": JSON(summary.hostID),
             "players": .array(summary.seats.map { seat in
                 seat.map { ["name": .string($0.name), "player_id": .string($0.id), "is_bot": .bool($0.isBot)] } ?? .null
             }),
