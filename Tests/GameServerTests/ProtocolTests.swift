@@ -49,7 +49,8 @@ import TestSupport
     }
 
     @Test func aPlayerTakesTheSeatBackByActing() async throws {
-        let server = try await GameServerProcess(arguments: ["--turn-timeout", "3"])
+        // Bots at a human pace, so the game is far from over when Alice comes back.
+        let server = try await GameServerProcess(arguments: ["--turn-timeout", "3", "--bot-delay-ms", "200"])
         let alice = try await gameWithBots(server)
         try await alice.client.waitFor("turn_timeout", timeout: .seconds(60))
         try await alice.client.waitFor("room_update") { self.seat($0, 1)["stand_in"]?.bool == true }
@@ -62,11 +63,17 @@ import TestSupport
         try await alice.client.waitFor("room_update") { self.seat($0, 1)["stand_in"]?.bool == false }
         let refused = try await alice.client.waitFor("error")
         #expect(refused["code"]?.string == "game_in_progress")
-        // The state now, to play on from.
-        alice.client.send("get_room_state")
-        let record = try await Players.play(alice.client)
-        #expect(record.moves > 0)
-        #expect(record.ended != nil)
+        // Her next move is hers to make, and it is accepted.
+        alice.client.send("get_room_state", id: "now")
+        var turn = try await alice.client.waitForMessage("phase_change") { $0["id"]?.string == "now" }["data"] ?? .null
+        if turn["allowed_actions"]?.array?.isEmpty != false {
+            turn = try await alice.client.waitFor("phase_change", timeout: .seconds(60)) { $0["allowed_actions"]?.array?.isEmpty == false }
+        }
+        #expect(turn["players"]?["Alice"]?["stand_in"]?.bool == false)
+        let move = try #require(AutoPlayer.move(for: turn))
+        alice.client.send(move.event, move.data, id: "mine")
+        let answer = try await alice.client.waitForMessage("phase_change") { $0["id"]?.string == "mine" }
+        #expect((answer["data"]?["sequence"]?.int ?? 0) > (turn["sequence"]?.int ?? 0))
     }
 
     @Test func requestIDsComeBackOnEveryDirectAnswer() async throws {
