@@ -36,9 +36,10 @@ import TestSupport
     }
 
     @Test func everyMessageOfCompleteGamesMatchesTheSchema() async throws {
-        // The grace (5 s) holds each seat until its player connects, even on a busy machine, and a game at the
-        // bots' pace (100 ms a move, over a hundred of them) outlasts it, so Bob's stand-in comes before the end.
-        let server = try await GameServerProcess(arguments: ["--turn-timeout", "2", "--reconnect-grace", "5", "--shutdown-grace", "1", "--bot-delay-ms", "100"])
+        // The grace (15 s) holds each seat until its player connects, even on a busy CI machine; a game at the
+        // bots' pace (100 ms a move, over a hundred of them, and Bob's timeouts) usually outlasts it, so Bob's
+        // stand-in comes before the end (if not, his stand-in comes after it).
+        let server = try await GameServerProcess(arguments: ["--turn-timeout", "2", "--reconnect-grace", "15", "--shutdown-grace", "1", "--bot-delay-ms", "100"])
         let session = Session(server)
 
         // The lobby, in protocol 2 and in protocol 1.
@@ -68,6 +69,7 @@ import TestSupport
         var bob = try await session.connect("/ws/\(roomID)")
         bob.send("client_ready", ["token": bobTicket["token"]!, "protocol": 1], id: "b")
         try await bob.waitFor("welcome")
+        try await bob.waitFor("room_update")
         lobby1.send("join_room", ["room_id": .string(roomID), "player_name": "Carol"])
         let carolTicket = try await lobby1.waitFor("room_joined")
         let carol = try await session.connect("/ws/\(roomID)")
@@ -97,7 +99,7 @@ import TestSupport
         // Alice plays a complete game. Bob never moves: his timer runs out, then he drops past the grace
         // and comes back while a bot plays for him.
         let bobBack = try await session.connect("/ws/\(roomID)")
-        var actedOn = -1, aliceTimedOut = false, ended = false
+        var actedOn = -1, aliceTimedOut = false, ended = false, bobCameBack = false
         let deadline = ContinuousClock.now + .seconds(240)
         while !ended, ContinuousClock.now < deadline {
             let message = try #require(await alice.next(timeout: .seconds(20)), "no message for 20 s")
@@ -107,6 +109,7 @@ import TestSupport
                 ended = true
             case "player_replaced_by_bot" where data["player"]?.string == "Bob":
                 bobBack.send("client_ready", ["token": bobTicket["token"]!])
+                bobCameBack = true
             case "turn_timeout" where data["player"]?.string == "Bob" && !bob.isClosed:
                 bob.close()
             case "turn_timeout" where data["player"]?.string == "Alice":
@@ -123,6 +126,10 @@ import TestSupport
             }
         }
         #expect(ended)
+        if !bobCameBack {
+            try await alice.waitFor("player_replaced_by_bot", timeout: .seconds(30))
+            bobBack.send("client_ready", ["token": bobTicket["token"]!])
+        }
         try await bobBack.waitFor("room_update")
         alice.send("declare", ["value": 1])
         try await alice.waitFor("error") { $0["code"]?.string == "game_over" }
