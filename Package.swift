@@ -25,6 +25,10 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.4.0"),
+        // Alert message templates (issue 21): Mustache, a logic-less engine ops know from Alertmanager-like tools.
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
+        // STARTTLS for the e-mail receiver; already in the graph through async-http-client.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
     ],
     targets: [
         // The engine is pure computation; optimised even in debug builds, the
@@ -81,7 +85,10 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Mustache", package: "swift-mustache"),
             ]),
         .target(
             name: "MetricsAgent",

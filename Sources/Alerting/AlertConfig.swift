@@ -38,6 +38,8 @@ public struct AlertRule: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         /// A metric's statistic over each window, compared with a threshold.
         case threshold(metric: String, statistic: String, comparison: Comparison, threshold: Double)
+        /// `expr:` over one instance's metrics or, with aggregations, the fleet's; each metric is its `statistic`.
+        case expression(ExpressionCondition, statistic: String)
         /// No new metrics line from an instance for `after` (server down).
         case absent(after: TimeInterval)
         /// Another agent of the fleet has not answered for `after` (0: the agent's `--peer-timeout`).
@@ -81,16 +83,6 @@ public struct AlertRule: Sendable, Equatable {
     }
 }
 
-public struct ReceiverConfig: Sendable, Equatable {
-    public enum Kind: String, Sendable { case slack, discord, teams, webhook }
-    public var name: String
-    public var kind: Kind
-    public var url: String
-    /// Standard Webhooks signing secret (`whsec_<base64>`), generic webhooks only.
-    public var secret: String?
-    public var timeout: TimeInterval
-}
-
 public struct AlertConfig: Sendable, Equatable {
     public var evaluationInterval: TimeInterval = 15
     public var externalURL = "http://127.0.0.1:5051"
@@ -109,6 +101,14 @@ public struct AlertConfig: Sendable, Equatable {
     /// Dead man's switches: pinged while the agent is healthy (type `heartbeat`).
     public var heartbeats: [HeartbeatConfig] = []
     public var rules: [AlertRule] = []
+    /// The routing tree; without `route:` in the file, a root that sends to `global.receivers` with the global timing.
+    public var route = Route(path: "", receivers: [], matchers: [], continues: false, groupBy: ["alertname", "instance_id"],
+                             groupWait: 10, groupInterval: 60, repeatInterval: 4 * 3600, muteTimeIntervals: [],
+                             activeTimeIntervals: [], routes: [])
+    public var inhibitRules: [InhibitRule] = []
+    public var timeIntervals: [TimeIntervalSet] = []
+    /// Message templates by name (`templates:`), which receivers use for their titles and bodies.
+    public var templates: [String: String] = [:]
 
     public init() {}
 
@@ -129,6 +129,24 @@ public struct AlertConfig: Sendable, Equatable {
         return try parse(text, environment: environment)
     }
 
+    /// The rules of one or more files for `alerts test-rules`: nothing is sent, so an unset `${NAME}` stands for a
+    /// placeholder instead of stopping the test; receivers, routes and the rest come from the first file.
+    public static func loadForTests(paths: [String]) throws -> AlertConfig {
+        var merged: AlertConfig?
+        for path in paths {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ConfigProblem("", "cannot read rules file \(path)") }
+            var environment = ProcessInfo.processInfo.environment
+            for match in text.matches(of: /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/) where environment[String(match.1)] == nil {
+                environment[String(match.1)] = "http://127.0.0.1:9/unset-\(match.1)"
+            }
+            let config: AlertConfig
+            do { config = try parse(text, environment: environment) } catch { throw ConfigProblem("", "\(path): \(error)") }
+            if merged == nil { merged = config } else { merged!.rules += config.rules.filter { rule in !merged!.rules.contains { $0.name == rule.name } } }
+        }
+        guard let merged else { throw ConfigProblem("", "no rules file") }
+        return merged
+    }
+
     public static func parse(_ text: String, environment: [String: String] = [:]) throws -> AlertConfig {
         let (config, problems) = check(text, environment: environment)
         if let first = problems.first { throw first }
@@ -147,7 +165,9 @@ public struct AlertConfig: Sendable, Equatable {
         do {
             let node: Node?
             do { node = try Yams.compose(yaml: text) } catch { throw ConfigProblem("", "not valid YAML: \(error)") }
-            top = try Fields(try YAMLValue.json(node, environment: environment, path: ""), path: "", allowed: ["global", "receivers", "rules"])
+            top = try Fields(try YAMLValue.json(node, environment: environment, path: ""), path: "", allowed: [
+                "global", "receivers", "rules", "route", "inhibit_rules", "time_intervals", "templates",
+            ])
         } catch {
             return (config, [(error as? ConfigProblem) ?? ConfigProblem("", "\(error)")])
         }
@@ -183,22 +203,50 @@ public struct AlertConfig: Sendable, Equatable {
                     config.heartbeats.append(heartbeat)
                     return
                 }
-                let r = try Fields(item, path: path, allowed: ["name", "type", "url", "secret", "timeout"])
-                let name = try r.required("name")
-                guard let kind = ReceiverConfig.Kind(rawValue: type) else {
-                    throw ConfigProblem(path + ".type", "must be slack, discord, teams, webhook or heartbeat")
+                let receiver = try ReceiverConfig.parse(item, type: type, path: path)
+                guard !config.names.contains(receiver.name) else { throw ConfigProblem(path + ".name", "receiver '\(receiver.name)' is defined twice") }
+                for (key, template) in [("title", receiver.titleTemplate), ("body", receiver.bodyTemplate)] {
+                    if let template { try MessageTemplates.check(template, path: "\(path).\(key)") }
                 }
-                let url = try r.httpURL("url")
-                let secret = try r.string("secret")
-                if let secret, kind == .webhook, StandardWebhooks.key(from: secret) == nil {
-                    throw ConfigProblem(path + ".secret", "must be whsec_ followed by base64")
-                }
-                guard !config.names.contains(name) else { throw ConfigProblem(path + ".name", "receiver '\(name)' is defined twice") }
-                config.receivers.append(ReceiverConfig(name: name, kind: kind, url: url, secret: secret, timeout: try r.duration("timeout") ?? 10))
+                config.receivers.append(receiver)
             }
         }
         for name in config.defaultReceivers where config.receiver(name) == nil {
             problems.append(ConfigProblem("global.receivers", config.unknownReceiver(name)))
+        }
+        items = []
+        attempt { items = try top.array("time_intervals") ?? [] }
+        for (i, item) in items.enumerated() {
+            attempt {
+                let interval = try TimeIntervalSet.parse(item, path: "time_intervals[\(i)]")
+                guard !config.timeIntervals.contains(where: { $0.name == interval.name }) else {
+                    throw ConfigProblem("time_intervals[\(i)].name", "time interval '\(interval.name)' is defined twice")
+                }
+                config.timeIntervals.append(interval)
+            }
+        }
+        config.route.receivers = config.defaultReceivers
+        config.route.groupBy = config.groupBy
+        config.route.groupWait = config.groupWait
+        config.route.groupInterval = config.groupInterval
+        config.route.repeatInterval = config.repeatInterval
+        if let route = top["route"] {
+            attempt {
+                guard config.defaultReceivers.isEmpty else {
+                    throw ConfigProblem("global.receivers", "with a route, name the default receiver as route.receiver instead")
+                }
+                config.route = try Route.parse(route, path: "", parent: config.route)
+                problems += config.checkRoutes()
+            }
+        }
+        items = []
+        attempt { items = try top.array("inhibit_rules") ?? [] }
+        for (i, item) in items.enumerated() {
+            attempt { config.inhibitRules.append(try InhibitRule.parse(item, path: "inhibit_rules[\(i)]")) }
+        }
+        attempt {
+            config.templates = try top.stringMap("templates") ?? [:]
+            for (name, template) in config.templates { try MessageTemplates.check(template, path: "templates.\(name)") }
         }
         items = []
         attempt { items = try top.array("rules") ?? [] }
@@ -221,14 +269,23 @@ public struct AlertConfig: Sendable, Equatable {
     static func parseRule(_ item: JSON, path: String, config: AlertConfig) throws -> AlertRule {
         let r = try Fields(item, path: path, allowed: [
             "name", "type", "metric", "statistic", "window", "comparison", "threshold", "for", "datapoints",
-            "keep_firing_for", "missing_data", "severity", "labels", "annotations", "receivers", "after",
+            "keep_firing_for", "missing_data", "severity", "labels", "annotations", "receivers", "after", "expr",
         ])
         let name = try r.required("name")
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
             throw ConfigProblem(path + ".name", "use letters, digits, _ and -")
         }
         let kind: AlertRule.Kind
-        switch try r.string("type") ?? "threshold" {
+        switch try r.string("type") ?? (r.value("expr") != nil ? "expr" : "threshold") {
+        case "expr":
+            let text = try r.required("expr")
+            let condition: ExpressionCondition
+            do { condition = try ExpressionCondition.parse(text) } catch { throw ConfigProblem(path + ".expr", error.description) }
+            let statistic = try r.string("statistic") ?? "avg"
+            guard ["avg", "min", "max", "sum", "count", "p95", "p99"].contains(statistic) else {
+                throw ConfigProblem(path + ".statistic", "must be avg, min, max, sum, count, p95 or p99")
+            }
+            kind = .expression(condition, statistic: statistic)
         case "threshold":
             let metric = try r.required("metric")
             guard MetricCatalog.definition(metric) != nil else {
@@ -252,7 +309,7 @@ public struct AlertConfig: Sendable, Equatable {
         case "notifications_failing":
             kind = .notificationsFailing(after: try r.duration("after") ?? 900)
         case let other:
-            throw ConfigProblem(path + ".type", "'\(other)' is not threshold, absent, agent_unreachable or notifications_failing")
+            throw ConfigProblem(path + ".type", "'\(other)' is not threshold, expr, absent, agent_unreachable or notifications_failing")
         }
         var datapoints: (Int, Int)?
         if let dp = r.value("datapoints") {
@@ -267,7 +324,8 @@ public struct AlertConfig: Sendable, Equatable {
         guard let missing = MissingData(rawValue: try r.string("missing_data") ?? "missing") else {
             throw ConfigProblem(path + ".missing_data", "must be missing, breaching, notBreaching or ignore")
         }
-        let receivers = try r.strings("receivers") ?? config.defaultReceivers
+        // Named receivers bypass the routing tree; a rule that names none is routed.
+        let receivers = try r.strings("receivers") ?? []
         for receiver in receivers where config.receiver(receiver) == nil {
             throw ConfigProblem(path + ".receivers", config.unknownReceiver(receiver))
         }
@@ -362,6 +420,14 @@ public enum Durations {
             return nil
         }
         return n * factor
+    }
+
+    /// As written in a rules file: `10s`, `5m`, `4h`, `1d`.
+    public static func short(_ seconds: TimeInterval) -> String {
+        for (unit, size) in [("d", 86_400.0), ("h", 3600), ("m", 60)] where seconds >= size && seconds.truncatingRemainder(dividingBy: size) == 0 {
+            return "\(Int(seconds / size))\(unit)"
+        }
+        return "\(JSON.format(seconds))s"
     }
 
     public static func format(_ seconds: TimeInterval) -> String {

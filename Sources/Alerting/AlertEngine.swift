@@ -80,6 +80,22 @@ public final class AlertEngine: Sendable {
                     }
                     continue
                 }
+                if case .expression(let expression, let statistic) = rule.kind, expression.isFleet {
+                    // One alert about the whole fleet.
+                    var labels = rule.labels
+                    labels["alertname"] = rule.name
+                    labels["scope"] = "fleet"
+                    labels["severity"] = rule.severity
+                    let fp = fingerprint(labels)
+                    seen.insert(fp)
+                    let points = try fleetPoints(rule, expression, statistic: statistic, instances: instances.map(\.id), now: nowMS, in: db)
+                    let (condition, value) = Self.decide(rule, points)
+                    if let change = try transition(rule, fingerprint: fp, labels: labels, instance: "fleet", condition: condition,
+                                                   value: value, now: nowMS, in: db, resolved: &resolvedNow) {
+                        outcome.transitions.append("\(rule.name)/fleet: \(change)")
+                    }
+                    continue
+                }
                 for instance in instances {
                     let labels = labels(rule, instance: instance.id)
                     let fp = fingerprint(labels)
@@ -125,30 +141,69 @@ public final class AlertEngine: Sendable {
         case .agentUnreachable, .notificationsFailing:
             return (nil, nil)  // evaluated per agent or per receiver, not per instance
         case .threshold(let metric, let statistic, let comparison, let threshold):
-            let window = Int64(rule.window * 1000)
-            let n = rule.datapoints?.n ?? 1
-            let values = try source.values(metric: metric, instance: instance.id, from: now - Int64(n) * window, to: now, in: db)
-            // Datapoint k covers [now - (k+1)·window, now - k·window); k = 0 is the newest.
-            var buckets = [[Double]](repeating: [], count: n)
-            for (ts, v) in values {
-                let k = Int((now - 1 - ts) / window)
-                if k >= 0 && k < n { buckets[k].append(v) }
+            let points = try statistics(rule, metric: metric, statistic: statistic, instance: instance.id, now: now, in: db).map { value in
+                value.map { (value: $0, breach: comparison.holds($0, threshold)) }
             }
-            let datapoints = buckets.map { Self.statistic(statistic, of: $0) }
-            if rule.missingData == .ignore && datapoints[0] == nil { return (nil, nil) }
-            let breaches: [Bool?] = datapoints.map { value in
-                if let value { return comparison.holds(value, threshold) }
-                switch rule.missingData {
-                case .breaching: return true
-                case .notBreaching: return false
-                case .missing, .ignore: return nil
-                }
+            return Self.decide(rule, points)
+        case .expression(let expression, let statistic):
+            var byMetric: [String: [Double?]] = [:]
+            for metric in expression.metrics {
+                byMetric[metric] = try statistics(rule, metric: metric, statistic: statistic, instance: instance.id, now: now, in: db)
             }
-            let present = breaches.compactMap { $0 }
-            let shown = datapoints.compactMap { $0 }.first
-            guard !present.isEmpty else { return (nil, shown) }
-            return (present.filter { $0 }.count >= (rule.datapoints?.m ?? 1), shown)
+            let points = (0..<(rule.datapoints?.n ?? 1)).map { k -> (value: Double, breach: Bool)? in
+                guard let left = expression.left.value({ byMetric[$0]?[k] }), let right = expression.right.value({ byMetric[$0]?[k] }) else { return nil }
+                return (left, expression.comparison.holds(left, right))
+            }
+            return Self.decide(rule, points)
         }
+    }
+
+    /// A fleet expression's datapoints: every instance's statistics, combined by the aggregations.
+    func fleetPoints(_ rule: AlertRule, _ expression: ExpressionCondition, statistic: String, instances: [String], now: Int64,
+                     in db: Database) throws -> [(value: Double, breach: Bool)?] {
+        var byInstance: [String: [String: [Double?]]] = [:]
+        for instance in instances {
+            for metric in expression.metrics {
+                byInstance[instance, default: [:]][metric] = try statistics(rule, metric: metric, statistic: statistic, instance: instance, now: now, in: db)
+            }
+        }
+        return (0..<(rule.datapoints?.n ?? 1)).map { k in
+            let read = { (instance: String, metric: String) in byInstance[instance]?[metric]?[k] }
+            guard let left = expression.left.fleetValue(instances: instances, read),
+                  let right = expression.right.fleetValue(instances: instances, read) else { return nil }
+            return (left, expression.comparison.holds(left, right))
+        }
+    }
+
+    /// A metric's statistic over each of the rule's windows, newest first (nil: no sample in that window).
+    func statistics(_ rule: AlertRule, metric: String, statistic: String, instance: String, now: Int64, in db: Database) throws -> [Double?] {
+        let window = Int64(rule.window * 1000)
+        let n = rule.datapoints?.n ?? 1
+        let values = try source.values(metric: metric, instance: instance, from: now - Int64(n) * window, to: now, in: db)
+        // Datapoint k covers [now - (k+1)·window, now - k·window); k = 0 is the newest.
+        var buckets = [[Double]](repeating: [], count: n)
+        for (ts, v) in values {
+            let k = Int((now - 1 - ts) / window)
+            if k >= 0 && k < n { buckets[k].append(v) }
+        }
+        return buckets.map { Self.statistic(statistic, of: $0) }
+    }
+
+    /// Whether M of the N datapoints breach, after the missing-data policy; and the newest value, to show.
+    static func decide(_ rule: AlertRule, _ points: [(value: Double, breach: Bool)?]) -> (Bool?, Double?) {
+        if rule.missingData == .ignore && points.first.map({ $0 == nil }) ?? true { return (nil, nil) }
+        let breaches: [Bool?] = points.map { point in
+            if let point { return point.breach }
+            switch rule.missingData {
+            case .breaching: return true
+            case .notBreaching: return false
+            case .missing, .ignore: return nil
+            }
+        }
+        let present = breaches.compactMap { $0 }
+        let shown = points.compactMap { $0?.value }.first
+        guard !present.isEmpty else { return (nil, shown) }
+        return (present.filter { $0 }.count >= (rule.datapoints?.m ?? 1), shown)
     }
 
     static func statistic(_ name: String, of values: [Double]) -> Double? {
@@ -251,6 +306,11 @@ public final class AlertEngine: Sendable {
             values["metric"] = metric
             values["threshold"] = JSON.format(threshold)
             values["comparison"] = comparison.rawValue
+        case .expression(let expression, _):
+            values["metric"] = expression.left.description
+            values["threshold"] = expression.right.description
+            values["comparison"] = expression.comparison.rawValue
+            if expression.isFleet { values["instance"] = "the fleet" }
         case .absent(let after):
             values["metric"] = "metrics lines"
             values["threshold"] = Durations.format(after)
@@ -269,6 +329,8 @@ public final class AlertEngine: Sendable {
             switch rule.kind {
             case .threshold(let metric, let statistic, let comparison, let threshold):
                 annotations["summary"] = "\(rule.name) on \(values["instance"]!): \(statistic) \(metric) \(values["value"]!) \(comparison.rawValue) \(JSON.format(threshold))"
+            case .expression(let expression, let statistic):
+                annotations["summary"] = "\(rule.name) on \(values["instance"]!): \(expression.left) (\(statistic) over \(Durations.format(rule.window))) is \(values["value"]!), \(expression.comparison.rawValue) \(expression.right)"
             case .absent:
                 annotations["summary"] = "\(rule.name): no metrics from \(values["instance"]!) for \(values["silence"]!)"
             case .notificationsFailing:

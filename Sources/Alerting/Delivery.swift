@@ -9,8 +9,8 @@ import NIOHTTP1
 /// What one delivery attempt came to.
 public enum DeliveryResult: Sendable, Equatable {
     case delivered(status: Int)
-    /// 429: wait this long, as the service said.
-    case rateLimited(status: Int, after: TimeInterval)
+    /// 429: wait this long, as the service said (nil: it did not say; the backoff applies).
+    case rateLimited(status: Int, after: TimeInterval?)
     /// 5xx, 408, timeouts, refused connections: try again later.
     case retry(status: Int?, reason: String)
     /// Other 4xx: the request itself is wrong; retrying cannot help.
@@ -74,7 +74,8 @@ public final class Delivery: Sendable {
             case .rejected(let status, let reason):
                 try db.execute(sql: "UPDATE outbox SET status = 'failed', status_code = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
                                arguments: [status, reason, entry.id])
-            case .rateLimited(let status, let after):
+            case .rateLimited(let status, let said):
+                let after = said ?? Self.backoff(attempt: entry.attempts, config: config)
                 try Self.retry(entry, at: answeredMS + Int64(after * 1000), status: status, error: "rate limited for \(after) s", age: age, config: config, in: db)
             case .retry(let status, let reason):
                 let backoff = Self.backoff(attempt: entry.attempts, config: config)
@@ -87,7 +88,7 @@ public final class Delivery: Sendable {
         case .rejected(let status, let reason):
             logger.error("notification rejected by the receiver; not retried", metadata: ["receiver": "\(name)", "status": "\(status)", "reason": "\(reason)"])
         case .rateLimited(_, let after):
-            logger.warning("receiver rate limited; waiting", metadata: ["receiver": "\(name)", "seconds": "\(after)"])
+            logger.warning("receiver rate limited; waiting", metadata: ["receiver": "\(name)", "seconds": "\(after.map { "\($0)" } ?? "backoff")"])
         case .retry(let status, let reason):
             logger.warning("notification not delivered; will retry", metadata: ["receiver": "\(name)", "status": "\(status.map(String.init) ?? "none")", "reason": "\(reason)", "attempt": "\(entry.attempts + 1)"])
         }
@@ -111,36 +112,7 @@ public final class Delivery: Sendable {
     }
 
     func send(_ entry: Outbox.Entry, to receiver: ReceiverConfig, now: Date) async -> DeliveryResult {
-        var request = HTTPClientRequest(url: receiver.url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "User-Agent", value: "liaptui-metrics-agent")
-        if receiver.kind == .webhook {
-            let timestamp = Int(now.timeIntervalSince1970)
-            request.headers.add(name: "webhook-id", value: entry.messageID)
-            request.headers.add(name: "webhook-timestamp", value: String(timestamp))
-            if let secret = receiver.secret, let signature = StandardWebhooks.signature(secret: secret, id: entry.messageID, timestamp: timestamp, body: entry.body) {
-                request.headers.add(name: "webhook-signature", value: signature)
-            }
-        }
-        request.body = .bytes(ByteBuffer(bytes: entry.body))
-        do {
-            let response = try await client.execute(request, timeout: .milliseconds(Int64(receiver.timeout * 1000)))
-            let status = Int(response.status.code)
-            let body = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
-            switch status {
-            case 200..<300:
-                return .delivered(status: status)
-            case 429:
-                return .rateLimited(status: status, after: Self.retryAfter(headers: response.headers, body: body) ?? Self.backoff(attempt: entry.attempts, config: config))
-            case 408, 500...599:
-                return .retry(status: status, reason: "HTTP \(status): \(body.prefix(200))")
-            default:
-                return .rejected(status: status, reason: "HTTP \(status): \(body.prefix(200))")
-            }
-        } catch {
-            return .retry(status: nil, reason: "\(error)".prefix(300).description)
-        }
+        await receiver.kind.implementation.deliver(entry.body, messageID: entry.messageID, receiver: receiver, now: now, client: client)
     }
 
     /// `Retry-After` in seconds or as an HTTP date; Discord's JSON `retry_after` (seconds, fractional).
@@ -199,7 +171,7 @@ public final class Delivery: Sendable {
             startsAt: now, endsAt: nil, value: nil)
         let n = AlertNotification(receiver: name, groupKey: "\(name):{test}", groupLabels: ["alertname": "TestNotification"],
                              status: "firing", alerts: [alert], externalURL: config.externalURL)
-        let body = Data(Payloads.body(n, kind: receiver.kind).text.utf8)
+        let body = Payloads.body(n, receiver: receiver, templates: config.templates)
         let entry = Outbox.Entry(id: 0, receiver: name, messageID: "msg_test_\(Int(now.timeIntervalSince1970))", body: body,
                                  summary: "test", attempts: 0, nextAttemptAt: 0, createdAt: 0)
         return await send(entry, to: receiver, now: now)

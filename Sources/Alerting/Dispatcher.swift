@@ -29,22 +29,28 @@ struct Dispatcher {
     func dispatch(resolvedNow: [AlertInstance], now: Int64, in db: Database) throws -> Int {
         let silences = try Silence.active(at: now, in: db)
         var groups = try loadGroups(in: db)
-        // Firing alerts, by group.
-        var firing: [String: [AlertInstance]] = [:]
-        var groupInfo: [String: (receiver: String, labels: [String: String])] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM alert_states WHERE state = 'firing' ORDER BY fingerprint") {
-            let alert = AlertInstance(
+        let alerts = try Row.fetchAll(db, sql: "SELECT * FROM alert_states WHERE state = 'firing' ORDER BY fingerprint").map { row in
+            AlertInstance(
                 fingerprint: row["fingerprint"], status: "firing",
                 labels: (try? JSONParser.parse(row["labels"] as String))?.object?.compactMapValues(\.string) ?? [:],
                 annotations: (try? JSONParser.parse(row["annotations"] as String))?.object?.compactMapValues(\.string) ?? [:],
                 startsAt: Date(timeIntervalSince1970: Double(row["firing_since"] as Int64) / 1000), endsAt: nil, value: row["value"])
-            guard !silences.contains(where: { $0.matches(alert.labels) }) else { continue }
+        }
+        // Every firing alert can inhibit others, silenced or not (as in Alertmanager).
+        let sources = alerts.map(\.labels)
+        func held(_ labels: [String: String]) -> Bool {
+            silences.contains { $0.matches(labels) } || config.inhibitRules.contains { $0.inhibits(labels, firing: sources) }
+        }
+        // Firing alerts, by group.
+        var firing: [String: [AlertInstance]] = [:]
+        var groupInfo: [String: (receiver: String, labels: [String: String], route: Route)] = [:]
+        for alert in alerts where !held(alert.labels) {
             let ours = sends(alert.labels)
-            for receiver in receivers(of: alert) {
-                let (key, labels) = groupKey(alert, receiver: receiver)
+            for destination in config.destinations(for: alert.labels) {
+                let (key, labels) = groupKey(alert, destination)
                 guard ours || groups[key]?.notified.contains(alert.fingerprint) == true else { continue }
                 firing[key, default: []].append(alert)
-                groupInfo[key] = (receiver, labels)
+                groupInfo[key] = (destination.receiver, labels, destination.route)
             }
         }
         // Resolved alerts join the pending list of every group that told its receiver they were firing, whatever
@@ -55,21 +61,21 @@ struct Dispatcher {
             }
         }
         // New groups wait group_wait; changed ones group_interval after the last send; unchanged ones repeat.
-        for (key, alerts) in firing where groups[key] == nil {
+        for key in firing.keys where groups[key] == nil {
             let info = groupInfo[key]!
             groups[key] = Group(key: key, receiver: info.receiver, labels: info.labels, createdAt: now,
-                                nextFlushAt: now + ms(config.groupWait), lastSentAt: nil, notified: [], resolvedPending: [], lastDigest: "")
-            _ = alerts
+                                nextFlushAt: now + ms(info.route.groupWait), lastSentAt: nil, notified: [], resolvedPending: [], lastDigest: "")
         }
         var queued = 0
         for key in groups.keys.sorted() {
             var group = groups[key]!
+            let route = groupInfo[key]?.route ?? Self.routePath(of: key).flatMap(config.route.node) ?? config.route
             let current = firing[key] ?? []
             let digest = Self.digest(current, group.resolvedPending)
             if group.nextFlushAt == nil, let last = group.lastSentAt {
                 if digest != group.lastDigest {
-                    group.nextFlushAt = max(now, last + ms(config.groupInterval))
-                } else if !current.isEmpty && now >= last + ms(config.repeatInterval) {
+                    group.nextFlushAt = max(now, last + ms(route.groupInterval))
+                } else if !current.isEmpty && now >= last + ms(route.repeatInterval) {
                     group.nextFlushAt = now
                 }
             }
@@ -77,6 +83,12 @@ struct Dispatcher {
                 if current.isEmpty && group.resolvedPending.isEmpty {
                     // Everything in it resolved before anyone was told: nothing to say.
                     try db.execute(sql: "DELETE FROM alert_groups WHERE group_key = ?", arguments: [key])
+                    continue
+                }
+                if config.isMuted(route, at: Date(timeIntervalSince1970: Double(now) / 1000)) != nil {
+                    // Held, not dropped: looked at again each minute (time intervals have minutes), sent once allowed.
+                    group.nextFlushAt = (now / 60_000 + 1) * 60_000
+                    try save(group, in: db)
                     continue
                 }
                 let notification = AlertNotification(
@@ -90,7 +102,7 @@ struct Dispatcher {
                     try db.execute(sql: "DELETE FROM alert_groups WHERE group_key = ?", arguments: [key])
                     continue
                 }
-                try Outbox.enqueue(notification, receiver: receiver, now: now, in: db)
+                try Outbox.enqueue(notification, receiver: receiver, templates: config.templates, now: now, in: db)
                 queued += 1
                 group.lastSentAt = now
                 group.nextFlushAt = nil
@@ -107,21 +119,19 @@ struct Dispatcher {
         return queued
     }
 
-    func receivers(of alert: AlertInstance) -> [String] {
-        guard let rule = config.rules.first(where: { $0.name == alert.labels["alertname"] }) else { return config.defaultReceivers }
-        if case .notificationsFailing = rule.kind {
-            // Told to every other receiver (or the rule's own list), never to the one that fails.
-            return (rule.receivers.isEmpty ? config.receivers.map(\.name) : rule.receivers).filter { $0 != alert.labels["receiver"] }
-        }
-        return rule.receivers
+    /// `receiver:{k="v",…}` over the route's group_by labels, prefixed by the route's path below the root
+    /// (`routes[0]/receiver:{…}`): the same receiver reached by two routes keeps two groups.
+    func groupKey(_ alert: AlertInstance, _ destination: Destination) -> (String, [String: String]) {
+        let route = destination.route
+        var labels: [String: String] = [:]
+        for name in route.groupsByEveryLabel ? Array(alert.labels.keys) : route.groupBy { if let v = alert.labels[name] { labels[name] = v } }
+        let body = labels.keys.sorted().map { "\($0)=\(JSON.string(labels[$0]!).text)" }.joined(separator: ",")
+        return ((route.path.isEmpty ? "" : route.path + "/") + "\(destination.receiver):{\(body)}", labels)
     }
 
-    /// `receiver:{k="v",…}` over the group_by labels.
-    func groupKey(_ alert: AlertInstance, receiver: String) -> (String, [String: String]) {
-        var labels: [String: String] = [:]
-        for name in config.groupBy { if let v = alert.labels[name] { labels[name] = v } }
-        let body = labels.keys.sorted().map { "\($0)=\(JSON.string(labels[$0]!).text)" }.joined(separator: ",")
-        return ("\(receiver):{\(body)}", labels)
+    static func routePath(of key: String) -> String? {
+        guard key.hasPrefix("routes["), let slash = key.firstIndex(of: "/") else { return nil }
+        return String(key[..<slash])
     }
 
     static func digest(_ firing: [AlertInstance], _ resolved: [AlertInstance]) -> String {
@@ -154,83 +164,5 @@ struct Dispatcher {
             """, arguments: [g.key, g.receiver, JSON.object(g.labels.mapValues { .string($0) }).text, g.createdAt, g.nextFlushAt,
                              g.lastSentAt, JSON.array(g.notified.sorted().map { .string($0) }).text,
                              JSON.array(g.resolvedPending.map(\.json)).text, g.lastDigest])
-    }
-}
-
-/// A silence: alerts whose labels match every matcher are not notified until it ends.
-public struct Silence: Sendable, Equatable {
-    public struct Matcher: Sendable, Equatable, CustomStringConvertible {
-        public enum Operator: String, Sendable { case equal = "=", notEqual = "!=", regex = "=~", notRegex = "!~" }
-        public let name: String
-        public let op: Operator
-        public let value: String
-
-        /// `name=value`, `name!=value`, `name=~regex`, `name!~regex`.
-        public static func parse(_ text: String) throws -> Matcher {
-            for op in [Operator.regex, .notRegex, .notEqual, .equal] {
-                if let range = text.range(of: op.rawValue) {
-                    let name = text[..<range.lowerBound].trimmingCharacters(in: .whitespaces)
-                    var value = text[range.upperBound...].trimmingCharacters(in: .whitespaces)
-                    if value.hasPrefix("\"") && value.hasSuffix("\"") && value.count >= 2 { value = String(value.dropFirst().dropLast()) }
-                    guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { break }
-                    if op == .regex || op == .notRegex {
-                        guard (try? Regex(value)) != nil else { throw ConfigProblem("matcher", "'\(value)' is not a valid regular expression") }
-                    }
-                    return Matcher(name: name, op: op, value: value)
-                }
-            }
-            throw ConfigProblem("matcher", "'\(text)' is not name=value, name!=value, name=~regex or name!~regex")
-        }
-
-        func matches(_ labels: [String: String]) -> Bool {
-            let actual = labels[name] ?? ""
-            switch op {
-            case .equal: return actual == value
-            case .notEqual: return actual != value
-            case .regex, .notRegex:
-                let whole = (try? Regex("^(?:\(value))$")).map { actual.wholeMatch(of: $0) != nil } ?? false
-                return op == .regex ? whole : !whole
-            }
-        }
-
-        public var description: String { "\(name)\(op.rawValue)\(value)" }
-    }
-
-    public var id: String
-    public var matchers: [Matcher]
-    public var startsAt: Int64
-    public var endsAt: Int64
-    public var createdBy: String
-    public var comment: String
-
-    public func matches(_ labels: [String: String]) -> Bool { matchers.allSatisfy { $0.matches(labels) } }
-
-    public static func active(at now: Int64, in db: Database) throws -> [Silence] {
-        try all(in: db).filter { $0.startsAt <= now && now < $0.endsAt }
-    }
-
-    public static func all(in db: Database) throws -> [Silence] {
-        try Row.fetchAll(db, sql: "SELECT * FROM silences ORDER BY created_at").map { row in
-            Silence(id: row["id"],
-                    matchers: ((try? JSONParser.parse(row["matchers"] as String))?.array ?? []).compactMap { $0.string.flatMap { try? Matcher.parse($0) } },
-                    startsAt: row["starts_at"], endsAt: row["ends_at"], createdBy: row["created_by"], comment: row["comment"])
-        }
-    }
-
-    public static func create(matchers: [Matcher], duration: TimeInterval, createdBy: String, comment: String, now: Date,
-                              in db: Database) throws -> Silence {
-        guard !matchers.isEmpty else { throw ConfigProblem("silence", "at least one matcher is required") }
-        let start = Int64(now.timeIntervalSince1970 * 1000)
-        let silence = Silence(id: UUID().uuidString.lowercased(), matchers: matchers, startsAt: start,
-                              endsAt: start + Int64(duration * 1000), createdBy: createdBy, comment: comment)
-        try db.execute(sql: "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       arguments: [silence.id, JSON.array(matchers.map { .string($0.description) }).text, start, silence.endsAt, createdBy, comment, start])
-        return silence
-    }
-
-    /// Ends a silence now. Returns false when there is no such silence.
-    public static func expire(id: String, now: Date, in db: Database) throws -> Bool {
-        try db.execute(sql: "UPDATE silences SET ends_at = MIN(ends_at, ?) WHERE id = ?", arguments: [Int64(now.timeIntervalSince1970 * 1000), id])
-        return db.changesCount > 0
     }
 }

@@ -67,7 +67,8 @@ public struct AlertInstance: Sendable, Equatable {
 
     /// What the alert is about: its instance, or for fleet alerts the agent.
     public var subject: String {
-        labels["instance_id"] ?? labels["agent_id"].map { "agent " + $0 } ?? labels["receiver"].map { "receiver " + $0 } ?? "-"
+        labels["instance_id"] ?? labels["agent_id"].map { "agent " + $0 } ?? labels["receiver"].map { "receiver " + $0 }
+            ?? (labels["scope"] == "fleet" ? "the fleet" : "-")
     }
 }
 

@@ -7,46 +7,27 @@ import JSONCore
 /// the same transaction as the alert state that caused it and marked delivered
 /// only after the receiver accepted it.
 public enum Outbox {
-    static func enqueue(_ n: AlertNotification, receiver: ReceiverConfig, now: Int64, in db: Database) throws {
-        let body = Payloads.body(n, kind: receiver.kind).text
+    static func enqueue(_ n: AlertNotification, receiver: ReceiverConfig, templates: [String: String], now: Int64, in db: Database) throws {
+        let body = Payloads.body(n, receiver: receiver, templates: templates)
         var random = SystemRandomNumberGenerator()
         let id = "msg_" + String(random.next() as UInt64, radix: 36) + String(now, radix: 36)
         try db.execute(sql: """
             INSERT INTO outbox (receiver, group_key, message_id, status, body, summary, next_attempt_at, created_at)
             VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)
-            """, arguments: [n.receiver, n.groupKey, id, Data(body.utf8), Payloads.title(n), now, now])
+            """, arguments: [n.receiver, n.groupKey, id, body, Payloads.title(n), now, now])
     }
 
-    /// Queues a free-form message (the daily review) for a receiver, in its format.
-    public static func enqueueMessage(title: String, markdown: String, data: JSON, receiver: ReceiverConfig, now: Int64, in db: Database) throws {
-        let body: JSON
-        switch receiver.kind {
-        case .slack:
-            let text = Payloads.slackEscape(markdown).replacingOccurrences(of: "**", with: "*")
-                .split(separator: "\n", omittingEmptySubsequences: false)
-                .map { $0.hasPrefix("#") ? "*" + $0.drop { $0 == "#" || $0 == " " } + "*" : String($0) }.joined(separator: "\n")
-            body = ["text": .string(Payloads.cut(text, 39_000))]
-        case .discord:
-            body = [
-                "content": .string(Payloads.cut(Payloads.discordEscape(title), 2000)),
-                "embeds": [["title": .string(Payloads.cut(Payloads.discordEscape(title), 256)),
-                            "description": .string(Payloads.cut(Payloads.discordEscape(markdown), 4000))]],
-                "allowed_mentions": ["parse": []],
-            ]
-        case .teams:
-            body = ["type": "message", "attachments": [[
-                "contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": .null,
-                "content": ["$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard", "version": "1.2",
-                            "body": [["type": "TextBlock", "text": .string(Payloads.cut(markdown, 15_000)), "wrap": true]]],
-            ]]]
-        case .webhook:
-            body = ["type": "daily_review", "title": .string(title), "review": data]
-        }
+    /// Queues a free-form message (the daily review) for a receiver, in its format. Returns false for a kind that
+    /// takes none (PagerDuty: a review is not an incident).
+    @discardableResult
+    public static func enqueueMessage(title: String, markdown: String, data: JSON, receiver: ReceiverConfig, now: Int64, in db: Database) throws -> Bool {
+        guard let body = receiver.kind.implementation.message(title: title, markdown: markdown, data: data, receiver: receiver) else { return false }
         var random = SystemRandomNumberGenerator()
         try db.execute(sql: """
             INSERT INTO outbox (receiver, group_key, message_id, status, body, summary, next_attempt_at, created_at)
             VALUES (?, 'daily-review', ?, 'pending', ?, ?, ?, ?)
-            """, arguments: [receiver.name, "msg_" + String(random.next() as UInt64, radix: 36), Data(body.text.utf8), title, now, now])
+            """, arguments: [receiver.name, "msg_" + String(random.next() as UInt64, radix: 36), body, title, now, now])
+        return true
     }
 
     public struct Entry: Sendable {

@@ -186,7 +186,7 @@ actor Room {
         let token = SeatToken.make()
         seats[slot] = SeatState(name: name, kind: .human, token: token, disconnectedSince: env.clock.now())
         if hostSlot == nil { hostSlot = slot }
-        startGraceTimer(slot)
+        startGraceTimer(slot, after: env.config.seatReservation)
         broadcast("room_update", roomState())
         changed()
         return JoinTicket(roomID: id, slot: slot, token: token, name: name, playerID: seats[slot]!.id)
@@ -239,10 +239,11 @@ actor Room {
         changed()
     }
 
-    private func startGraceTimer(_ slot: Int) {
+    /// `after`: the reconnect grace unless said (a seat taken from the lobby waits the seat reservation).
+    private func startGraceTimer(_ slot: Int, after: Duration? = nil) {
         graceGeneration[slot] += 1
         let generation = graceGeneration[slot]
-        let grace = env.config.reconnectGrace
+        let grace = after ?? env.config.reconnectGrace
         Task { [weak self] in
             try? await Task.sleep(for: grace)
             await self?.graceExpired(slot: slot, generation: generation)

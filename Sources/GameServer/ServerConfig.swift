@@ -13,6 +13,9 @@ public struct ServerConfig: Sendable {
     public var shutdownGrace: Duration = .seconds(30)
     /// How long a dropped player keeps the seat before a bot takes it.
     public var reconnectGrace: Duration = .seconds(60)
+    /// How long a seat taken from the lobby waits for its player's first room connection (Colyseus's seat
+    /// reservation): apart from the grace, so a short grace cannot cost a slow client its seat.
+    public var seatReservation: Duration = .seconds(15)
     /// How long a connected player may take over a move before their bot makes it; zero turns the timer off.
     public var turnTimeout: Duration = .seconds(60)
     /// Pause before a bot acts, so humans can follow.

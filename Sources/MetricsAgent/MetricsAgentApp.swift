@@ -70,7 +70,9 @@ public final class MetricsAgentApp: Sendable {
         guard var alerts = config.alerts else { return nil }
         guard !config.fleet.peers.isEmpty else { return alerts }
         if !alerts.rules.contains(where: { if case .agentUnreachable = $0.kind { true } else { false } }) {
-            alerts.rules.append(.agentUnreachable(after: 0, receivers: alerts.defaultReceivers.isEmpty ? alerts.receivers.map(\.name) : alerts.defaultReceivers))
+            // Routed like any alert; with no routing at all, to every receiver.
+            let routed = !alerts.route.receivers.isEmpty || !alerts.route.routes.isEmpty
+            alerts.rules.append(.agentUnreachable(after: 0, receivers: routed ? [] : alerts.receivers.map(\.name)))
         }
         for i in alerts.rules.indices {
             if case .agentUnreachable(let after) = alerts.rules[i].kind, after == 0 {

@@ -24,6 +24,8 @@ struct GameServerCommand: AsyncParsableCommand {
     var shutdownGrace: Double?
     @Option(help: "Seconds a dropped player keeps the seat before a bot takes it (default 60). [LIAPTUI_RECONNECT_GRACE]")
     var reconnectGrace: Double?
+    @Option(help: "Seconds a seat taken from the lobby waits for its player's first room connection (default 15). [LIAPTUI_SEAT_RESERVATION]")
+    var seatReservation: Double?
     @Option(help: "Seconds a connected player has for each move before their bot makes it; 0 turns the timer off (default 60). [LIAPTUI_TURN_TIMEOUT]")
     var turnTimeout: Double?
     @Option(help: "Milliseconds a bot waits before acting (default 800). [LIAPTUI_BOT_DELAY_MS]") var botDelayMs: Int?
@@ -59,6 +61,7 @@ struct GameServerCommand: AsyncParsableCommand {
         if let v = value(stateFile, "LIAPTUI_STATE_FILE") { config.stateFile = v }
         if let v = try number(shutdownGrace, "LIAPTUI_SHUTDOWN_GRACE") { config.shutdownGrace = .milliseconds(Int(v * 1000)) }
         if let v = try number(reconnectGrace, "LIAPTUI_RECONNECT_GRACE") { config.reconnectGrace = .milliseconds(Int(v * 1000)) }
+        if let v = try number(seatReservation, "LIAPTUI_SEAT_RESERVATION") { config.seatReservation = .milliseconds(Int(v * 1000)) }
         if let v = try number(turnTimeout, "LIAPTUI_TURN_TIMEOUT") { config.turnTimeout = .milliseconds(Int(v * 1000)) }
         if let v = try number(botDelayMs.map(Double.init), "LIAPTUI_BOT_DELAY_MS") { config.botDelay = .milliseconds(Int(v)) }
         if let v = try number(maxMessageBytes.map(Double.init), "LIAPTUI_MAX_MESSAGE_BYTES") { config.maxMessageBytes = Int(v) }

@@ -334,7 +334,63 @@ struct Prune: AsyncParsableCommand {
 struct Alerts: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Alert rules: check a rules file, their state, and a test notification per receiver.",
-        subcommands: [Check.self, List.self, Test.self])
+        subcommands: [Check.self, List.self, Test.self, Routes.self, TestRules.self])
+
+    struct TestRules: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "test-rules",
+            abstract: "Run unit tests of alert rules (promtool style): input series, expected alerts at given times.",
+            discussion: "Exit 0 when every expectation holds; otherwise each failure with what was expected and what fired, exit 1. docs/ALERTING.md, Testing rules.")
+        @Argument(help: "Test files (YAML), e.g. config/alerts.test.yaml.") var files: [String]
+
+        func run() throws {
+            guard !files.isEmpty else { throw ValidationError("name a test file") }
+            var failed = false
+            for path in files {
+                let tests: RuleTestFile
+                let config: AlertConfig
+                do {
+                    tests = try RuleTestFile.load(path: path)
+                    config = try AlertConfig.loadForTests(paths: tests.ruleFiles)
+                } catch {
+                    print("\(path): \(error)")
+                    throw ExitCode.failure
+                }
+                let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-agent-test-rules-\(UUID().uuidString.prefix(8))")
+                try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+                defer { try? FileManager.default.removeItem(at: scratch) }
+                let failures = try RuleTestRunner.run(tests, config: config, scratch: scratch)
+                if failures.isEmpty {
+                    print("\(path): SUCCESS (\(tests.cases.count) tests, \(tests.cases.map(\.expectations.count).reduce(0, +)) checks)")
+                } else {
+                    failed = true
+                    print("\(path): FAILED (\(failures.count) of \(tests.cases.map(\.expectations.count).reduce(0, +)) checks)")
+                    for failure in failures { print(failure, terminator: "") }
+                }
+            }
+            if failed { throw ExitCode.failure }
+        }
+    }
+
+    struct Routes: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the receivers an alert with the given labels reaches, one a line, with the route's grouping and timing.",
+            discussion: "Example: metrics-agent alerts routes --rules config/alerts.yaml --labels alertname=HighCPU,instance_id=game-1,severity=critical")
+        @Option(help: "Rules file. [METRICS_AGENT_RULES]") var rules: String?
+        @Option(help: "The alert's labels: name=value, comma-separated.") var labels: String
+
+        func run() throws {
+            guard let path = rules ?? FlagOrEnvironment().value(nil, "METRICS_AGENT_RULES") else { throw ValidationError("--rules is required") }
+            let config: AlertConfig
+            do { config = try AlertConfig.load(path: path) } catch { throw ValidationError("\(error)") }
+            var parsed: [String: String] = [:]
+            for pair in labels.split(separator: ",") where !pair.isEmpty {
+                guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else { throw ValidationError("--labels: '\(pair)' is not name=value") }
+                parsed[pair[..<eq].trimmingCharacters(in: .whitespaces)] = pair[pair.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            }
+            print(AlertReport.routes(config, labels: parsed), terminator: "")
+        }
+    }
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(

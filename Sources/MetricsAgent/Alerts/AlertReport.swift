@@ -94,8 +94,13 @@ public struct AlertReport {
     /// A rule's condition in words.
     public static func condition(_ rule: AlertRule) -> String {
         switch rule.kind {
-        case .threshold(let metric, let statistic, let comparison, let threshold):
-            var text = "\(statistic)(\(metric)) over \(Durations.format(rule.window)) \(comparison.rawValue) \(JSON.format(threshold))"
+        case .threshold, .expression:
+            var text: String
+            if case .threshold(let metric, let statistic, let comparison, let threshold) = rule.kind {
+                text = "\(statistic)(\(metric)) over \(Durations.format(rule.window)) \(comparison.rawValue) \(JSON.format(threshold))"
+            } else if case .expression(let e, let statistic) = rule.kind {
+                text = "\(e.isFleet ? "fleet: " : "")\(e.text) (each metric the \(statistic) over \(Durations.format(rule.window)))"
+            } else { text = "" }
             if let dp = rule.datapoints { text += ", \(dp.m) of \(dp.n) datapoints" }
             if rule.forDuration > 0 { text += ", for \(Durations.format(rule.forDuration))" }
             if rule.keepFiringFor > 0 { text += ", keep firing \(Durations.format(rule.keepFiringFor))" }
@@ -111,24 +116,54 @@ public struct AlertReport {
 
     /// `alerts check`: what a rules file holds, as the agent would run it.
     public static func summary(_ config: AlertConfig) -> String {
-        var out = "global: evaluation_interval \(Durations.format(config.evaluationInterval)), group_by \(config.groupBy.joined(separator: ",")), "
-            + "group_wait \(Durations.format(config.groupWait)), group_interval \(Durations.format(config.groupInterval)), "
-            + "repeat_interval \(Durations.format(config.repeatInterval)), receivers for rules that name none: "
-            + (config.defaultReceivers.isEmpty ? "none" : config.defaultReceivers.joined(separator: ", ")) + "\n"
+        var out = "global: evaluation_interval \(Durations.format(config.evaluationInterval)), external_url \(config.externalURL)\n"
         out += "receivers (\(config.receivers.count)): " + (config.receivers.isEmpty ? "none" : config.receivers.map {
-            "\($0.name) (\($0.kind.rawValue)\($0.secret != nil ? ", signed" : ""), timeout \(Durations.format($0.timeout)))"
+            "\($0.name) (\($0.kind.rawValue)\($0.secret != nil ? ", signed" : "")\($0.titleTemplate != nil || $0.bodyTemplate != nil ? ", templated" : ""), timeout \(Durations.format($0.timeout)))"
         }.joined(separator: ", ")) + "\n"
         if !config.heartbeats.isEmpty {
             out += "heartbeats (\(config.heartbeats.count)): " + config.heartbeats.map {
                 "\($0.name) (\($0.method.rawValue) every \(Durations.format($0.interval)), max silence \(Durations.format($0.maxSilence)))"
             }.joined(separator: ", ") + "\n"
         }
+        out += "routes:\n" + routeLines(config.route, depth: 1)
+        for rule in config.inhibitRules {
+            out += "inhibit: while \(rule.sourceMatchers.map(\.description).joined(separator: ",")) fires, "
+                + "\(rule.targetMatchers.map(\.description).joined(separator: ",")) is held"
+                + (rule.equal.isEmpty ? "" : " when \(rule.equal.joined(separator: ",")) are equal") + "\n"
+        }
+        if !config.timeIntervals.isEmpty { out += "time intervals: \(config.timeIntervals.map(\.name).joined(separator: ", "))\n" }
         out += "rules (\(config.rules.count)):\n"
         for rule in config.rules {
-            let to = rule.receivers.isEmpty ? (rule.name == "NotificationsFailing" ? "the other receivers" : "nobody") : rule.receivers.joined(separator: ", ")
+            let to = rule.name == "NotificationsFailing" && rule.receivers.isEmpty ? "the other receivers"
+                : rule.receivers.isEmpty ? "routed" : rule.receivers.joined(separator: ", ")
             out += "  \(rule.name) [\(rule.severity)]: \(condition(rule)) -> \(to)\n"
         }
         return out
+    }
+
+    static func routeLines(_ route: Route, depth: Int) -> String {
+        let indent = String(repeating: "  ", count: depth)
+        let name = route.path.isEmpty ? "root" : route.path
+        let matchers = route.matchers.isEmpty ? "" : " {\(route.matchers.map(\.description).joined(separator: ", "))}"
+        var out = "\(indent)\(name)\(matchers) -> \(route.receivers.isEmpty ? "nobody" : route.receivers.joined(separator: ", "))"
+            + (route.continues ? " (continue)" : "") + " · \(route.settings)\n"
+        for child in route.routes { out += routeLines(child, depth: depth + 1) }
+        return out
+    }
+
+    /// `alerts routes`: where an alert with these labels goes, one receiver a line.
+    public static func routes(_ config: AlertConfig, labels: [String: String], at date: Date = Date()) -> String {
+        let destinations = config.destinations(for: labels)
+        if destinations.isEmpty { return "nobody: no route names a receiver for these labels\n" }
+        var inhibited: [String] = []
+        for rule in config.inhibitRules where rule.targetMatchers.allSatisfy({ $0.matches(labels) }) {
+            inhibited.append("held while \(rule.sourceMatchers.map(\.description).joined(separator: ",")) fires"
+                             + (rule.equal.isEmpty ? "" : " with the same \(rule.equal.joined(separator: ","))"))
+        }
+        return destinations.map { d in
+            let muted = config.isMuted(d.route, at: date).map { " · now \($0)" } ?? ""
+            return "\(d.receiver)\t(\(d.via) · \(d.route.settings)\(muted))\n"
+        }.joined() + inhibited.map { "note: \($0)\n" }.joined()
     }
 
     /// `alerts list`: one line per rule and per active alert.
