@@ -154,6 +154,9 @@ struct Run: AsyncParsableCommand {
         config.prices = try common.prices(prices)
         if let receiver = reviewReceiver ?? common.env("METRICS_AGENT_REVIEW_RECEIVER") {
             guard config.alerts?.receiver(receiver) != nil else { throw ValidationError("--review-receiver: no receiver '\(receiver)' in the rules file") }
+            guard config.alerts?.receiver(receiver)?.kind != .pagerduty else {
+                throw ValidationError("--review-receiver: '\(receiver)' is a PagerDuty receiver; a review is not an incident (use a chat, webhook or e-mail receiver)")
+            }
             guard config.prices != nil else { throw ValidationError("--review-receiver needs a prices file (--prices)") }
             do { config.reviewSchedule = try ReviewSchedule(receiver: receiver, at: reviewAt ?? common.env("METRICS_AGENT_REVIEW_AT") ?? "07:00") } catch {
                 throw ValidationError("\(error)")
