@@ -2,6 +2,7 @@ import Alerting
 import Foundation
 import GRDB
 import JSONCore
+import LiapTuiClient
 import Testing
 import TestSupport
 
@@ -198,5 +199,52 @@ import TestSupport
         #expect(events[0]["routing_key"] == "R0UTINGKEY0123456789abcdefABCDEF")
         #expect(events[0]["payload"]?["severity"] == "critical" && events[0]["payload"]?["source"] == "game-a")
         #expect(events[0]["payload"]?["summary"]?.string?.hasPrefix("FIRING: HighCPU") == true)
+    }
+
+    /// The running agent: game-server lines → routing tree → Slack (templated), PagerDuty and e-mail.
+    @Test func theAgentRoutesToChatPagerAndMail() async throws {
+        let chat = try await FakeReceiver.start([.status(200)])
+        let pager = try await FakeReceiver.start([.status(202)])
+        let mail = try await SMTPServer()
+        let dir = TemporaryDirectory.make("e2e-routes")
+        let rules = dir.appendingPathComponent("alerts.yaml")
+        try """
+        global:
+          evaluation_interval: 1s
+          group_wait: 0s
+          group_interval: 1s
+        receivers:
+          - {name: chat, type: slack, url: "\(chat.url)", title: "{{> head}}", body: "{{#alerts}}{{annotations.summary}}{{/alerts}}"}
+          - {name: pager, type: pagerduty, url: "\(pager.url)", routing_key: key123}
+          - {name: mail, type: email, to: [ops@example.com], from: agent@example.com, smarthost: "127.0.0.1:\(mail.port)", require_tls: false}
+        route:
+          receiver: chat
+          routes:
+            - matchers: ['severity="critical"']
+              receiver: pager
+              continue: true
+            - matchers: ['severity="critical"']
+              receiver: mail
+        templates:
+          head: "{{commonLabels.alertname}} is {{status}}"
+        rules:
+          - {name: PlayersOnline, metric: connections, statistic: max, window: 2s, comparison: ">", threshold: 0, severity: info,
+             annotations: {summary: "{{ .value }} connections on {{ .instance }}"}}
+          - {name: GameServerDown, type: absent, after: 4s, severity: critical}
+        """.write(to: rules, atomically: true, encoding: .utf8)
+        let server = try await GameServerProcess(directory: dir, instanceID: "e2e-r")
+        let agent = try await AgentProcess(logDirectory: server.logDirectory, database: dir.appendingPathComponent("m.sqlite"),
+                                           arguments: ["--rules", rules.path])
+        let lobby = try await GameClient.connect(url: server.wsURL("/ws/lobby"))
+        let chatTexts = { chat.received.compactMap { try? JSONParser.parse($0.body)["text"]?.string } }
+        #expect(try await eventually(timeout: .seconds(20)) { chatTexts().contains("PlayersOnline is firing") }, "\(chatTexts())")
+        lobby.close()
+        server.child.signal(SIGKILL)
+        #expect(try await eventually(timeout: .seconds(30)) { !pager.received.isEmpty && !mail.messages.isEmpty })
+        let event = try JSONParser.parse(pager.received[0].body)
+        #expect(event["event_action"] == "trigger" && event["payload"]?["class"] == "GameServerDown")
+        #expect(Self.parse(mail.messages[0]["data"]!.string!).headers["Subject"] == "FIRING: GameServerDown")
+        #expect(!chatTexts().contains { $0.contains("GameServerDown") }, "matched by the critical routes, so not by the root")
+        await agent.stop()
     }
 }
