@@ -28,13 +28,16 @@ struct AlertEndToEndBenchmark: AsyncParsableCommand {
         defer { receiver.cancel() }
         while port.value == 0 { try await Task.sleep(for: .milliseconds(10)) }
 
-        // The shipped rules file, with one webhook receiver for every rule: nothing else changed.
+        // The shipped rules file with one webhook receiver as the route's default; the only other change takes out
+        // the office-hours hold on info notices (the bench measures delivery, not the calendar).
         var shipped = try String(contentsOfFile: "config/alerts.yaml", encoding: .utf8)
-        guard shipped.contains("receivers: []"), shipped.contains("  # receivers: [ops-slack]") else {
+        let hold = "      active_time_intervals: [office-hours]\n"
+        guard shipped.contains("receivers: []"), shipped.contains("  # receiver: ops-slack"), shipped.contains(hold) else {
             throw ValidationError("run from the repository root (config/alerts.yaml as shipped)")
         }
         shipped = shipped.replacingOccurrences(of: "receivers: []", with: "receivers:\n  - name: hook\n    type: webhook\n    url: http://127.0.0.1:\(port.value)/hook")
-            .replacingOccurrences(of: "  # receivers: [ops-slack]", with: "  receivers: [hook]")
+            .replacingOccurrences(of: "  # receiver: ops-slack", with: "  receiver: hook")
+            .replacingOccurrences(of: hold, with: "")
         var latencies: [Double] = []
         for trial in 1...trials {
             let trialStart = Date()

@@ -128,8 +128,14 @@ enum SMTPClient {
             guard reply.code == code || (code == 250 && reply.code == 251) else { throw Failure.reply(step, reply) }
         }
 
-        func write(_ data: Data) async throws {
-            do { try await outbound.write(ByteBuffer(bytes: data)) } catch { throw Failure.io("\(error)") }
+        mutating func write(_ data: Data) async throws {
+            do { try await outbound.write(ByteBuffer(bytes: data)) } catch {
+                // A failed write says only that the channel closed; why (a TLS alert, a reset) arrives inbound.
+                do { _ = try await lines.next() } catch let failure as Failure {
+                    if case .io = failure { throw failure }
+                } catch {}
+                throw Failure.io("\(error)")
+            }
         }
 
         /// One reply, multi-line ones (`250-…` … `250 …`) gathered.
