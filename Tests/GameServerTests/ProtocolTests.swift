@@ -146,10 +146,10 @@ import TestSupport
 
         // A version the server does not speak: the error names the ones it does, then the socket closes.
         let v9 = try await GameClient.connect(url: server.wsURL("/ws/lobby?protocol=9"))
-        let refused = try await v9.waitFor("error")
+        let refused = try await v9.waitFor("error", timeout: .seconds(30))
         #expect(refused["code"]?.string == "unsupported_protocol")
         #expect(refused["supported"]?.array?.compactMap(\.int) == [1, 2])
-        try await v9.waitUntilClosed()
+        try await v9.waitUntilClosed(timeout: .seconds(30))
         #expect(v9.closeCode == 1008)
 
         // In client_ready, with its request id; unsupported there is an error and the socket stays.

@@ -5,11 +5,13 @@ import FoundationNetworking
 import Synchronization
 
 /// A built executable of this package, started as a real child process.
-/// Output (stdout and stderr) is collected for assertions and failure reports.
+/// Output (stdout and stderr) goes to a file, read for assertions and failure reports: a file is complete once
+/// the process has exited, whatever else holds it open (a pipe's end of file never comes while another child
+/// started in parallel has inherited its write end, and output read then is cut short).
 public final class ChildProcess: @unchecked Sendable {
     public let process = Process()
-    private let output = OutputBuffer()
-    private let pipe = Pipe()
+    private let outputFile: URL
+    private let writer: FileHandle?
 
     /// The folder holding this package's built executables.
     public static var binDirectory: URL {
@@ -30,27 +32,19 @@ public final class ChildProcess: @unchecked Sendable {
         for (k, v) in environment { env[k] = v }
         process.environment = env
         if let directory { process.currentDirectoryURL = directory }
-        process.standardOutput = pipe
-        process.standardError = pipe
-        let output = output
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                output.end()
-                handle.readabilityHandler = nil
-            } else {
-                output.append(data)
-            }
-        }
+        outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("liaptui-child-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        writer = try? FileHandle(forWritingTo: outputFile)
+        process.standardOutput = writer
+        process.standardError = writer
     }
 
     public func start() throws {
         try process.run()
-        // The child has its copy of the pipe's write end; ours must close, or end of file never comes.
-        try? pipe.fileHandleForWriting.close()
+        try? writer?.close()
     }
 
-    public var log: String { output.text }
+    public var log: String { String(decoding: (try? Data(contentsOf: outputFile)) ?? Data(), as: UTF8.self) }
     public var isRunning: Bool { process.isRunning }
     public var pid: Int32 { process.processIdentifier }
 
@@ -66,9 +60,6 @@ public final class ChildProcess: @unchecked Sendable {
         while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         guard !process.isRunning else { return nil }
         if exitedAt == nil { exitedAt = .now }
-        // Let the last output arrive. Bounded: a child the process left running may hold the pipe open.
-        let drained = ContinuousClock.now + .seconds(5)
-        while !output.ended && ContinuousClock.now < drained { try? await Task.sleep(for: .milliseconds(10)) }
         return process.terminationStatus
     }
 
@@ -94,21 +85,8 @@ public final class ChildProcess: @unchecked Sendable {
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: outputFile)
     }
-}
-
-/// Bytes as they come, decoded when read: a chunk may end inside a multi-byte character.
-final class OutputBuffer: Sendable {
-    private struct State {
-        var bytes = Data()
-        var ended = false
-    }
-    private let state = Mutex(State())
-    func append(_ data: Data) { state.withLock { $0.bytes.append(data) } }
-    func end() { state.withLock { $0.ended = true } }
-    var text: String { String(decoding: state.withLock { $0.bytes }, as: UTF8.self) }
-    /// The pipe reached end of file: every byte the process wrote is here.
-    var ended: Bool { state.withLock { $0.ended } }
 }
 
 public struct TestFailure: Error, CustomStringConvertible {

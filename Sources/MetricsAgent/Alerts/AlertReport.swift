@@ -21,14 +21,23 @@ public struct AlertReport {
         let since: Int64
         let value: Double?
         let summary: String
+        /// The receivers told it is firing.
+        let notified: [String]
     }
 
     func lines() throws -> [Line] {
         try store.pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT rule, instance_id, state, COALESCE(firing_since, pending_since), value, annotations FROM alert_states ORDER BY rule, instance_id")
+            var told: [String: [String]] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT receiver, notified FROM alert_groups ORDER BY receiver") {
+                for fingerprint in (try? JSONParser.parse(row[1] as String))?.array?.compactMap(\.string) ?? [] {
+                    told[fingerprint, default: []].append(row[0])
+                }
+            }
+            return try Row.fetchAll(db, sql: "SELECT rule, instance_id, state, COALESCE(firing_since, pending_since), value, annotations, fingerprint FROM alert_states ORDER BY rule, instance_id")
                 .map { row in
                     let annotations = (try? JSONParser.parse(row[5] as String))?["summary"]?.string ?? ""
-                    return Line(rule: row[0], instance: row[1], state: row[2], since: row[3], value: row[4], summary: annotations)
+                    return Line(rule: row[0], instance: row[1], state: row[2], since: row[3], value: row[4], summary: annotations,
+                                notified: Array(Set(told[row[6] as String] ?? [])).sorted())
                 }
         }
     }
@@ -85,7 +94,7 @@ public struct AlertReport {
                 "receivers": JSON(rule.receivers),
                 "alerts": .array(alerts.map { a in
                     ["instance_id": .string(a.instance), "state": .string(a.state), "since": JSON(Int(a.since)),
-                     "value": a.value.map { JSON($0) } ?? .null, "summary": .string(a.summary)]
+                     "value": a.value.map { JSON($0) } ?? .null, "summary": .string(a.summary), "notified": JSON(a.notified)]
                 }),
             ]
         })]

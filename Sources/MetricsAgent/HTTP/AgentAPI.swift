@@ -98,22 +98,40 @@ struct AgentAPI: Sendable {
     }
 
     func series(_ params: Parameters) throws -> JSON {
-        let result = try query.series(try seriesQuery(params))
+        let q = try seriesQuery(params)
+        let result = try query.series(q)
         func points(_ list: [Point]) -> JSON {
             .array(list.map { .array([JSON(Int($0.time)), $0.value.map { JSON($0) } ?? .null]) })
         }
-        return [
+        var answer: JSON = [
             "metric": .string(result.metric.name), "unit": .string(result.metric.unit), "stat": .string(result.statistic.rawValue),
             "tier": .string(result.tier.name), "step_ms": JSON(Int(result.step)), "from": JSON(Int(result.from)), "to": JSON(Int(result.to)),
             "series": .array(result.series.map { ["instance": .string($0.instance), "points": points($0.points)] }),
             "fleet": result.fleet.map(points) ?? .null,
         ]
+        // A chart of maxima is labelled with its highest minute, not the start of the step that holds it.
+        if q.statistic == .max {
+            func json(_ peak: Peak?) -> JSON {
+                peak.map { ["time": JSON(Int($0.time)), "value": JSON($0.value), "exact": .bool($0.exact)] } ?? .null
+            }
+            var peaks: [String: JSON] = [:]
+            for s in result.series { peaks[s.instance] = json(try query.peak(metric: result.metric, instance: s.instance, from: q.from, to: q.to)) }
+            if result.fleet != nil {
+                peaks["fleet"] = json(try query.fleetPeak(metric: result.metric, instances: result.series.map(\.instance), from: q.from, to: q.to))
+            }
+            answer["peaks"] = .object(peaks)
+        }
+        return answer
     }
 
-    /// `timestamp,value` (RFC 3339, empty value for a gap) for one instance, or the fleet when several.
+    /// `timestamp,value` (RFC 3339, empty value for a gap) for one instance, or the fleet when several; with
+    /// `columns=instances`, a column per instance and one for the fleet (the dashboard's panel download).
     func seriesCSV(_ params: Parameters) throws -> String {
         let q = try seriesQuery(params)
         let result = try query.series(q)
+        if params.get("columns") == "instances" {
+            return SeriesCSV.wide(result.series.map { ($0.instance, $0.points) } + (result.fleet.map { [("fleet", $0)] } ?? []))
+        }
         guard let points = q.instances.count == 1 ? result.series.first?.points : result.fleet ?? result.series.first?.points else {
             return "timestamp,value\n"
         }
@@ -244,6 +262,20 @@ struct AgentAPI: Sendable {
 }
 
 public enum SeriesCSV {
+    /// `timestamp,<name>,…`: one row per step, a column per series (all on the same steps).
+    public static func wide(_ columns: [(name: String, points: [Point])]) -> String {
+        func quoted(_ text: String) -> String {
+            text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+        }
+        var out = "timestamp" + columns.map { "," + quoted($0.name) }.joined() + "\n"
+        for (i, point) in (columns.first?.points ?? []).enumerated() {
+            out += RFC3339.format(Date(timeIntervalSince1970: Double(point.time) / 1000))
+            for column in columns { out += "," + (i < column.points.count ? column.points[i].value.map { JSON.format($0) } ?? "" : "") }
+            out += "\n"
+        }
+        return out
+    }
+
     public static func text(_ points: [Point]) -> String {
         var out = "timestamp,value\n"
         for p in points {

@@ -7,15 +7,21 @@ const MINUTE = 60e3, HOUR = 3600e3, DAY = 86400e3;
 const TIME_STEPS = [MINUTE, 5 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY, 30 * DAY, 91 * DAY, 365 * DAY];
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
+// Trailing zeros never show: "75", not "75.0".
+function trimZeros(text) { return text.includes(".") ? text.replace(/\.?0+$/, "") : text; }
+
 function formatNumber(v) {
   if (v === null || v === undefined || !isFinite(v)) return "–";
   const a = Math.abs(v);
-  if (a >= 1e6) return (v / 1e6).toFixed(a >= 1e7 ? 0 : 1) + "M";
-  if (a >= 1e4) return (v / 1e3).toFixed(a >= 1e5 ? 0 : 1) + "k";
+  if (a >= 1e6) return trimZeros((v / 1e6).toFixed(a >= 1e7 ? 0 : 1)) + "M";
+  if (a >= 1e4) return trimZeros((v / 1e3).toFixed(a >= 1e5 ? 0 : 1)) + "k";
   if (a >= 100) return v.toFixed(0);
-  if (a >= 10) return v.toFixed(1);
-  return v.toFixed(2).replace(/\.?0+$/, "") || "0";
+  if (a >= 10) return trimZeros(v.toFixed(1));
+  return trimZeros(v.toFixed(2)) || "0";
 }
+
+// Units of things counted one by one: whole-number ticks.
+const COUNT_UNITS = new Set(["players", "connections", "games", "rooms", "errors", "messages", "actions", "joins", "lines", "count"]);
 
 function pad(n) { return n < 10 ? "0" + n : "" + n; }
 
@@ -27,13 +33,21 @@ function formatTime(t, span) {
   return MONTHS[d.getUTCMonth()] + " " + d.getUTCFullYear();
 }
 
+// A minute, with its day when the range is longer than two days: "20:34", "Mar 5 20:34".
+function formatMoment(t, span) {
+  const d = new Date(t);
+  const hm = pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
+  return span <= 2 * DAY ? hm : MONTHS[d.getUTCMonth()] + " " + d.getUTCDate() + " " + hm;
+}
+
 function formatFullTime(t) {
   const d = new Date(t);
   return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + " " + pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + " UTC";
 }
 
-function niceStep(range, count) {
+function niceStep(range, count, integer) {
   const raw = range / Math.max(1, count);
+  if (integer && raw <= 1) return 1;
   const power = Math.pow(10, Math.floor(Math.log10(raw)));
   for (const m of [1, 2, 2.5, 5, 10]) if (m * power >= raw) return m * power;
   return 10 * power;
@@ -62,8 +76,13 @@ class TimeChart {
     this.to = data.to;
     this.series = data.series;
     this.annotations = data.annotations || [];
+    // The peak as the server found it (the exact minute and value), when it says; else the highest point drawn.
+    this.givenPeak = data.peak || null;
     this.draw();
   }
+
+  visible() { return this.series.filter((s) => !s.hidden); }
+  integer() { return COUNT_UNITS.has(this.options.unit); }
 
   css(name) { return getComputedStyle(this.canvas).getPropertyValue(name).trim() || "#888"; }
 
@@ -75,13 +94,13 @@ class TimeChart {
 
   computeScale() {
     let lo = Infinity, hi = -Infinity;
-    for (const s of this.series) for (const p of s.points) if (p[1] !== null) { lo = Math.min(lo, p[1]); hi = Math.max(hi, p[1]); }
+    for (const s of this.visible()) for (const p of s.points) if (p[1] !== null) { lo = Math.min(lo, p[1]); hi = Math.max(hi, p[1]); }
     for (const t of this.thresholds) { hi = Math.max(hi, t.value * 1.05); lo = Math.min(lo, t.value); }
     if (lo === Infinity) { lo = 0; hi = 1; }
     if (this.options.min !== undefined) lo = Math.min(lo, this.options.min);
     if (this.options.max !== undefined && hi <= this.options.max) hi = this.options.max;
     if (hi === lo) hi = lo + 1;
-    const step = niceStep(hi - lo, 4);
+    const step = niceStep(hi - lo, 4, this.integer());
     this.yMin = Math.floor(lo / step) * step;
     this.yMax = Math.ceil(hi / step) * step;
     this.yStep = step;
@@ -101,7 +120,9 @@ class TimeChart {
     this.computeScale();
     let labelWidth = 0;
     for (let v = this.yMin; v <= this.yMax + this.yStep / 2; v += this.yStep) labelWidth = Math.max(labelWidth, g.measureText(formatNumber(v)).width);
-    this.plot = { left: labelWidth + 10, top: 8, right: width - 8, bottom: height - 20 };
+    const unit = this.options.unit || "";
+    labelWidth = Math.max(labelWidth, unit ? g.measureText(unit).width - 6 : 0);
+    this.plot = { left: labelWidth + 10, top: unit ? 18 : 8, right: width - 8, bottom: height - 20 };
     this.plot.width = Math.max(10, this.plot.right - this.plot.left);
     this.plot.height = Math.max(10, this.plot.bottom - this.plot.top);
     const p = this.plot, grid = this.css("--grid"), muted = this.css("--muted");
@@ -117,14 +138,26 @@ class TimeChart {
       g.beginPath(); g.moveTo(p.left, y); g.lineTo(p.right, y); g.stroke();
       g.fillText(formatNumber(v), p.left - 5, y);
     }
+    if (unit) {
+      g.textAlign = "left";
+      g.textBaseline = "top";
+      g.fillText(unit, 2, 1);
+    }
     const span = this.to - this.from;
     const tStep = TIME_STEPS.find((s) => span / s <= Math.max(2, p.width / 90)) || TIME_STEPS[TIME_STEPS.length - 1];
     g.textAlign = "center";
     g.textBaseline = "top";
+    let lastRight = -Infinity;
     for (let t = Math.ceil(this.from / tStep) * tStep; t <= this.to; t += tStep) {
       const x = Math.round(this.xOf(t)) + 0.5;
       g.beginPath(); g.moveTo(x, p.top); g.lineTo(x, p.bottom); g.stroke();
-      g.fillText(formatTime(t, span), x, p.bottom + 4);
+      // Kept inside the canvas: a label at either edge is shifted in, and one that would overlap is left out.
+      const text = formatTime(t, span), w = g.measureText(text).width;
+      const left = Math.min(width - 2 - w, Math.max(2, x - w / 2));
+      if (left < lastRight + 6) continue;
+      g.textAlign = "left";
+      g.fillText(text, left, p.bottom + 4);
+      lastRight = left + w;
     }
 
     // Annotations: gaps as bands, the rest as vertical lines.
@@ -166,7 +199,7 @@ class TimeChart {
     g.save();
     g.beginPath(); g.rect(p.left, p.top - 2, p.width, p.height + 4); g.clip();
     let drawn = 0;
-    for (const s of this.series) {
+    for (const s of this.visible()) {
       g.strokeStyle = s.color;
       g.fillStyle = s.color;
       g.lineWidth = s.width || 1.5;
@@ -188,10 +221,13 @@ class TimeChart {
     this.canvas.dataset.points = String(drawn);
 
     // Peak marker of the main series.
-    const main = this.series.find((s) => s.main) || this.series[0];
+    const shown = this.visible();
+    const main = shown.find((s) => s.main) || shown[0];
     this.peak = null;
     if (main) {
-      for (const [t, v] of main.points) if (v !== null && (!this.peak || v > this.peak[1])) this.peak = [t, v];
+      const given = this.givenPeak && this.givenPeak[main.name];
+      if (given) this.peak = [given.time, given.value];
+      else for (const [t, v] of main.points) if (v !== null && (!this.peak || v > this.peak[1])) this.peak = [t, v];
       if (this.peak) {
         const x = this.xOf(this.peak[0]), y = this.yOf(this.peak[1]);
         g.strokeStyle = main.color;
@@ -201,7 +237,7 @@ class TimeChart {
         g.fillStyle = main.color;
         g.textAlign = x > p.left + p.width * 0.8 ? "right" : "left";
         g.textBaseline = "bottom";
-        g.fillText("peak " + formatNumber(this.peak[1]), x + (g.textAlign === "left" ? 6 : -6), Math.max(p.top + 12, y - 4));
+        g.fillText("peak " + formatNumber(this.peak[1]) + " at " + formatMoment(this.peak[0], span), x + (g.textAlign === "left" ? 6 : -6), Math.max(p.top + 12, y - 4));
       }
     }
 
@@ -224,7 +260,7 @@ class TimeChart {
 
   /// The value of each series nearest to time t (within one step).
   valuesAt(t) {
-    return this.series.map((s) => {
+    return this.visible().map((s) => {
       let lo = 0, hi = s.points.length - 1;
       if (hi < 0) return { name: s.name, color: s.color, value: null };
       while (lo < hi) { const mid = (lo + hi) >> 1; if (s.points[mid][0] < t) lo = mid + 1; else hi = mid; }
@@ -232,6 +268,16 @@ class TimeChart {
       if (lo > 0 && Math.abs(s.points[lo - 1][0] - t) < Math.abs(s.points[lo][0] - t)) best = lo - 1;
       return { name: s.name, color: s.color, time: s.points[best][0], value: s.points[best][1] };
     });
+  }
+
+  /// min, avg, max and last of a series over the range (of the points drawn; nulls left out).
+  static stats(points) {
+    let min = Infinity, max = -Infinity, sum = 0, n = 0, last = null;
+    for (const [, v] of points) {
+      if (v === null) continue;
+      min = Math.min(min, v); max = Math.max(max, v); sum += v; n++; last = v;
+    }
+    return n ? { min, avg: sum / n, max, last } : { min: null, avg: null, max: null, last: null };
   }
 
   annotationsNear(t) {
@@ -252,7 +298,10 @@ class TimeChart {
     const drag = this.drag;
     this.drag = null;
     this.draw();
-    if (Math.abs(drag.x1 - drag.x0) < 6) return;
+    if (Math.abs(drag.x1 - drag.x0) < 6) {
+      if (this.options.onClick && this.plot) this.options.onClick(this.timeAt(drag.x0), this);
+      return;
+    }
     const t0 = this.timeAt(Math.min(drag.x0, drag.x1)), t1 = this.timeAt(Math.max(drag.x0, drag.x1));
     if (t1 - t0 >= MINUTE * 5 && this.options.onZoom) this.options.onZoom(Math.round(t0), Math.round(t1));
   }

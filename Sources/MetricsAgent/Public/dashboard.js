@@ -9,6 +9,7 @@ let charts = [];
 let refreshTimer = null;
 let loadSeq = 0;
 let fleetRules = {};  // metric → sum | avg | max, from /api/metrics
+let units = {};       // metric → unit, from /api/metrics
 const FLEET_WORDS = { sum: "fleet total", avg: "fleet average", max: "fleet maximum" };
 
 function readURL() {
@@ -108,6 +109,97 @@ function zoomOut() {
   zoomTo(Math.round(w.from - span / 2), Math.min(Date.now(), Math.round(w.to + span / 2)));
 }
 
+// ---------- Legends: click hides a series, shift-click shows it alone ----------
+
+function renderLegend(c) {
+  const head = document.createElement("tr");
+  for (const text of ["", "min", "avg", "max", "last"]) { const th = document.createElement("th"); th.textContent = text; head.append(th); }
+  const rows = c.series.map((s) => {
+    const tr = document.createElement("tr");
+    tr.className = "series" + (s.hidden ? " hidden" : "");
+    tr.dataset.series = s.name;
+    tr.title = "Click to hide or show; shift-click to show it alone (again: all)";
+    const name = document.createElement("td");
+    name.className = "name";
+    name.style.setProperty("--c", s.color);
+    name.textContent = s.name;
+    const stats = TimeChart.stats(s.points);
+    tr.append(name, ...["min", "avg", "max", "last"].map((k) => {
+      const td = document.createElement("td");
+      td.className = k;
+      td.textContent = stats[k] === null ? "–" : formatNumber(stats[k]);
+      return td;
+    }));
+    tr.addEventListener("click", (e) => toggleSeries(c, s.name, e.shiftKey));
+    return tr;
+  });
+  c.legend.replaceChildren(head, ...rows);
+}
+
+function toggleSeries(c, name, solo) {
+  if (solo) c.solo = c.solo === name ? null : name;
+  else {
+    c.solo = null;
+    if (c.hidden.has(name)) c.hidden.delete(name); else c.hidden.add(name);
+  }
+  for (const s of c.series) s.hidden = c.solo ? s.name !== c.solo : c.hidden.has(s.name);
+  c.chart.draw();
+  c.peak.textContent = c.chart.peak ? `peak ${formatNumber(c.chart.peak[1])} ${c.unit} at ${formatFullTime(c.chart.peak[0])}` : "no data";
+  renderLegend(c);
+}
+
+// ---------- Alerts: firing now, the last 24 hours, and the way from an annotation to its alert ----------
+
+async function loadAlerts() {
+  try {
+    const [current, past] = await Promise.all([getJSON("/api/alerts"), getJSON("/api/alerts/history?from=now-24h&to=now")]);
+    const firing = [];
+    for (const rule of current.rules || []) for (const a of rule.alerts) if (a.state === "firing") firing.push({ rule, a });
+    const table = $("alerts-firing");
+    table.replaceChildren();
+    const head = document.createElement("tr");
+    for (const text of ["alert", "instance", "since", "value", "notified", "summary"]) { const th = document.createElement("th"); th.textContent = text; head.append(th); }
+    table.append(head);
+    for (const { rule, a } of firing) {
+      const tr = document.createElement("tr");
+      tr.id = "alert-" + rule.name + "-" + a.instance_id;
+      tr.className = "firing " + rule.severity;
+      for (const text of [rule.name, a.instance_id, formatFullTime(a.since), a.value === null ? "–" : formatNumber(a.value), (a.notified || []).join(", ") || "nobody yet", a.summary]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        tr.append(td);
+      }
+      table.append(tr);
+    }
+    $("alerts-none").hidden = firing.length > 0;
+    $("alerts-count").textContent = firing.length ? `${firing.length} firing` : "none firing";
+    const list = $("alerts-history");
+    list.replaceChildren(...(past.history || []).slice(0, 200).map((h) => {
+      const li = document.createElement("li");
+      li.id = "history-" + h.rule + "-" + h.instance_id + "-" + h.at;
+      li.className = h.event;
+      li.textContent = `${formatFullTime(h.at)} · ${h.event} · ${h.rule} on ${h.instance_id}: ${h.text}`;
+      return li;
+    }));
+    if (!(past.history || []).length) list.append(Object.assign(document.createElement("li"), { textContent: "nothing in the last 24 hours" }));
+  } catch (error) {
+    $("alerts-count").textContent = "alerts unavailable: " + error.message;
+  }
+}
+
+// A click on a chart near an alert annotation opens the alerts panel at that alert's history entry.
+function showAlertsNear(chart, time) {
+  const note = chart.annotationsNear(time).find((a) => a.kind === "alert" || a.kind === "resolved");
+  if (!note) return;
+  const rule = note.text.split(":")[0];
+  const target = document.getElementById("alert-" + rule + "-" + note.instance)
+    || document.getElementById("history-" + rule + "-" + note.instance + "-" + note.time);
+  $("alerts").open = true;
+  for (const old of document.querySelectorAll(".highlight")) old.classList.remove("highlight");
+  if (target) { target.classList.add("highlight"); target.scrollIntoView({ block: "center" }); }
+  else $("alerts").scrollIntoView();
+}
+
 // ---------- Panels ----------
 
 function buildPanels(definition) {
@@ -124,14 +216,25 @@ function buildPanels(definition) {
     title.textContent = p.title;
     const peak = document.createElement("span");
     peak.className = "peak";
-    h.append(title, peak);
+    // Downloads of what the panel shows, for the range shown (links set by load()).
+    const downloads = document.createElement("span");
+    downloads.className = "downloads";
+    const csv = document.createElement("a"), json = document.createElement("a");
+    csv.textContent = "CSV";
+    json.textContent = "JSON";
+    csv.className = "csv";
+    json.className = "json";
+    downloads.append(csv, json);
+    h.append(title, peak, downloads);
     const canvas = document.createElement("canvas");
-    const legend = document.createElement("div");
+    const legend = document.createElement("table");
     legend.className = "legend";
     section.append(h, canvas, legend);
     $("panels").append(section);
-    const chart = new TimeChart(canvas, { thresholds: p.thresholds || [], min: p.min, max: p.max, onHover, onZoom: zoomTo, onZoomOut: zoomOut });
-    charts.push({ definition: p, chart, canvas, legend, peak, unit: p.unit || "" });
+    const unit = p.unit || units[p.metric] || "";
+    const chart = new TimeChart(canvas, { thresholds: p.thresholds || [], min: p.min, max: p.max, unit, onHover, onZoom: zoomTo, onZoomOut: zoomOut,
+                                          onClick: (t, ch) => showAlertsNear(ch, t) });
+    charts.push({ definition: p, chart, canvas, legend, peak, csv, json, unit, hidden: new Set(), solo: null });
   }
 }
 
@@ -147,9 +250,9 @@ async function load() {
     // About one point per pixel; from 60 days on, whole days (finer steps alias the daily cycle into a band).
     const width = Math.max(200, charts[0] ? charts[0].canvas.clientWidth - 50 : 600);
     const step = Math.max(1000, Math.round((w.to - w.from) / width), w.to - w.from >= 60 * DAY ? DAY : 0);
-    const results = await Promise.all(charts.map((c) =>
-      getJSON(`/api/series?metric=${encodeURIComponent(c.definition.metric)}&stat=${encodeURIComponent(c.definition.stat || "avg")}` +
-        `&from=${w.from}&to=${w.to}&step=${Math.round(step / 1000)}&instance=${encodeURIComponent(instance === "fleet" ? "all" : instance)}`)));
+    const queries = charts.map((c) => `metric=${encodeURIComponent(c.definition.metric)}&stat=${encodeURIComponent(c.definition.stat || "avg")}` +
+      `&from=${w.from}&to=${w.to}&step=${Math.round(step / 1000)}&instance=${encodeURIComponent(instance === "fleet" ? "all" : instance)}`);
+    const results = await Promise.all(queries.map((q) => getJSON("/api/series?" + q)));
     const notes = (await annotations).annotations;
     if (seq !== loadSeq) return;  // a newer view was asked for meanwhile
     results.forEach((result, i) => {
@@ -158,16 +261,32 @@ async function load() {
       if (instance !== "fleet") {
         series = result.series.map((s, j) => ({ name: s.instance, color: resolveColor(c.canvas, seriesColor(j)), points: s.points, main: result.series.length === 1 }));
       }
+      let fleetName = null;
       if (result.fleet && (instance === "fleet" || result.series.length > 1)) {
         const rule = c.definition.stat === "count" ? "sum" : fleetRules[c.definition.metric];
-        series.push({ name: `${FLEET_WORDS[rule] || "fleet"} of ${result.series.length}`, color: resolveColor(c.canvas, "var(--fleet)"), points: result.fleet, width: 2, main: true });
+        fleetName = `${FLEET_WORDS[rule] || "fleet"} of ${result.series.length}`;
+        series.push({ name: fleetName, color: resolveColor(c.canvas, "var(--fleet)"), points: result.fleet, width: 2, main: true });
       }
-      c.chart.setData({ from: w.from, to: w.to, series, annotations: notes });
+      for (const s of series) s.hidden = c.solo ? s.name !== c.solo : c.hidden.has(s.name);
+      // Exact peaks (charts of maxima): the minute and value the server found, by series name.
+      let peaks = null;
+      if (result.peaks) {
+        peaks = {};
+        for (const s of result.series) if (result.peaks[s.instance]) peaks[s.instance] = result.peaks[s.instance];
+        if (fleetName && result.peaks.fleet) peaks[fleetName] = result.peaks.fleet;
+      }
+      c.series = series;
+      c.chart.setData({ from: w.from, to: w.to, series, annotations: notes, peak: peaks });
       c.canvas.dataset.tier = result.tier;
       c.canvas.dataset.step = result.step_ms;
       c.peak.textContent = c.chart.peak ? `peak ${formatNumber(c.chart.peak[1])} ${c.unit} at ${formatFullTime(c.chart.peak[0])}` : "no data";
-      c.legend.replaceChildren(...series.map((s) => { const span = document.createElement("span"); span.style.setProperty("--c", s.color); span.textContent = s.name; return span; }));
+      c.csv.href = "/api/series.csv?" + queries[i] + "&columns=instances";
+      c.csv.download = `${c.definition.metric}-${c.definition.stat || "avg"}.csv`;
+      c.json.href = "/api/series?" + queries[i];
+      c.json.download = `${c.definition.metric}-${c.definition.stat || "avg"}.json`;
+      renderLegend(c);
     });
+    loadAlerts();
     setStatus(`${results[0] ? results[0].tier + " tier, step " + Math.round((results[0].step_ms || 0) / 60000) + " min" : ""} · updated ${new Date().toISOString().slice(11, 19)} UTC`);
     document.body.dataset.loaded = String(seq);
   } catch (error) {
@@ -185,7 +304,7 @@ async function start() {
   applyTheme();
   try {
     const [list, instances, catalog] = await Promise.all([getJSON("/api/dashboards"), getJSON("/api/instances"), getJSON("/api/metrics")]);
-    for (const m of catalog.metrics) fleetRules[m.name] = m.fleet;
+    for (const m of catalog.metrics) { fleetRules[m.name] = m.fleet; units[m.name] = m.unit === "count" ? "" : m.unit; }
     const select = $("dashboard-select");
     for (const d of list.dashboards) {
       const option = document.createElement("option");

@@ -42,6 +42,13 @@ public struct SeriesQuery: Sendable {
     }
 }
 
+/// A series' highest minute: when and how high.
+public struct Peak: Sendable, Equatable {
+    public let time: Int64
+    public let value: Double
+    public let exact: Bool
+}
+
 public struct Point: Sendable, Equatable {
     public let time: Int64
     public let value: Double?
@@ -187,6 +194,59 @@ public struct QueryEngine: Sendable {
             sqlite3_reset(raw)
         }
         return accumulators.enumerated().map { Point(time: from + Int64($0.offset) * step, value: $0.element.value(statistic)) }
+    }
+
+    /// The highest minute of a metric for an instance in [from, to): from the raw minutes where they are kept, and
+    /// before them from the rollups' maxima and the minutes they came at. `exact` is false only for buckets
+    /// rolled up before the agent kept those minutes (the bucket's start stands in).
+    public func peak(metric: MetricDefinition, instance: String, from: Int64, to: Int64) throws -> Peak? {
+        try store.pool.read { db in
+            let m = metric.name
+            var best: Peak?
+            func consider(_ candidate: Peak?) {
+                if let candidate, best == nil || candidate.value > best!.value { best = candidate }
+            }
+            let firstRaw = try Int64.fetchOne(db, sql: "SELECT MIN(ts) FROM samples WHERE instance_id = ? AND ts >= ?", arguments: [instance, from])
+            if let firstRaw, firstRaw < to {
+                consider(try Row.fetchOne(db, sql: """
+                    SELECT ts, \(m) FROM samples WHERE instance_id = ? AND ts >= ? AND ts < ? AND \(m) IS NOT NULL
+                    ORDER BY \(m) DESC, ts LIMIT 1
+                    """, arguments: [instance, from, to]).map { Peak(time: $0[0], value: $0[1], exact: true) })
+            }
+            // Before the raw minutes: each rolled tier over what it holds (coarser tiers reach further back).
+            let rollupEnd = min(to, firstRaw ?? to)
+            if rollupEnd > from {
+                for tier in Tier.rolled {
+                    let start = floorDiv(from, tier.milliseconds) * tier.milliseconds
+                    consider(try Row.fetchOne(db, sql: """
+                        SELECT bucket, \(m)_max, \(m)_max_ts FROM \(tier.table)
+                        WHERE instance_id = ? AND bucket >= ? AND bucket < ? AND \(m)_count > 0 ORDER BY \(m)_max DESC, bucket LIMIT 1
+                        """, arguments: [instance, start, rollupEnd]).map { row in
+                        let minute: Int64? = row[2]
+                        return Peak(time: minute ?? row[0], value: row[1], exact: minute != nil)
+                    })
+                }
+            }
+            return best
+        }
+    }
+
+    /// The fleet's highest minute (instances combined by the metric's fleet rule), from the raw minutes; nil when
+    /// the range starts before them (the chart's own fleet points then stand in).
+    public func fleetPeak(metric: MetricDefinition, instances: [String], from: Int64, to: Int64) throws -> Peak? {
+        guard !instances.isEmpty else { return nil }
+        return try store.pool.read { db in
+            let placeholders = Array(repeating: "?", count: instances.count).joined(separator: ",")
+            // The raw minutes are whole from where prune last cut (nothing cut yet: all of them).
+            let prunedBefore = try String.fetchOne(db, sql: "SELECT value FROM agent_state WHERE key = 'raw_pruned_before'").flatMap { Int64($0) }
+            guard from >= (prunedBefore ?? Int64.min) else { return nil }
+            let combine = metric.fleet == .sum ? "SUM" : metric.fleet == .avg ? "AVG" : "MAX"
+            return try Row.fetchOne(db, sql: """
+                SELECT (ts / 60000) * 60000 AS minute, \(combine)(\(metric.name)) AS v FROM samples
+                WHERE instance_id IN (\(placeholders)) AND ts >= ? AND ts < ? AND \(metric.name) IS NOT NULL
+                GROUP BY minute ORDER BY v DESC, minute LIMIT 1
+                """, arguments: StatementArguments(instances)! + [from, to]).map { Peak(time: $0[0], value: $0[1], exact: true) }
+        }
     }
 
     private func fleetPoints(_ series: [[Point]], metric: MetricDefinition, statistic: Statistic) -> [Point]? {

@@ -106,6 +106,22 @@ extension Store {
     }
 }
 
+extension Store {
+    /// The minute each bucket's maximum came at, per metric: charts label a peak with its exact minute at any
+    /// zoom. Every day whose raw minutes are stored is rolled up again to fill them.
+    static var peakMigrations: [(String, @Sendable (Database) throws -> Void)] {
+        [("v8: the minute of each bucket's maximum", { db in
+            for tier in Tier.rolled {
+                for m in metricColumns { try db.execute(sql: "ALTER TABLE \(tier.table) ADD COLUMN \(m)_max_ts INTEGER") }
+            }
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO rollup_dirty (instance_id, day)
+                SELECT DISTINCT instance_id, (ts / 86400000) * 86400000 FROM samples WHERE ts >= 0
+                """)
+        })]
+    }
+}
+
 /// Keeps the rollup tiers and the derived annotations (restarts, gaps,
 /// deploys) up to date. Ingestion marks each (instance, UTC day) it touched as
 /// dirty in its own transaction; `processDirty` recomputes those days from the
@@ -205,7 +221,7 @@ public final class RollupEngine: Sendable {
         try db.execute(sql: "DELETE FROM \(tier.table) WHERE instance_id = ? AND bucket >= ? AND bucket < ?",
                        arguments: [instance, day, day + Store.day])
         let columns = ["instance_id", "bucket", "samples"]
-            + Store.metricColumns.flatMap { m in RollupField.allCases.map { "\(m)_\($0.rawValue)" } + ["\(m)_sketch"] }
+            + Store.metricColumns.flatMap { m in RollupField.allCases.map { "\(m)_\($0.rawValue)" } + ["\(m)_sketch", "\(m)_max_ts"] }
         let sql = "INSERT INTO \(tier.table) (\(columns.joined(separator: ","))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ",")))"
         let statement = try db.cachedStatement(sql: sql).sqliteStatement
         let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
@@ -224,11 +240,12 @@ public final class RollupEngine: Sendable {
                     sqlite3_bind_double(statement, index + 5, stats.p99)
                     let sketch = bucket.sketches[m]
                     _ = sketch.withUnsafeBytes { sqlite3_bind_blob(statement, index + 6, $0.baseAddress, Int32($0.count), transient) }
+                    sqlite3_bind_int64(statement, index + 7, bucket.maxTimes[m])
                 } else {
                     sqlite3_bind_int64(statement, index, 0)
-                    for i in 1...6 { sqlite3_bind_null(statement, index + Int32(i)) }
+                    for i in 1...7 { sqlite3_bind_null(statement, index + Int32(i)) }
                 }
-                index += 7
+                index += 8
             }
             let result = sqlite3_step(statement)
             sqlite3_reset(statement)
@@ -404,6 +421,8 @@ struct Bucket {
     let metrics: [BucketStats?]
     /// Each metric's QuantileSketch, encoded (empty where the metric has no value).
     let sketches: [[UInt8]]
+    /// The minute of each metric's maximum (its first, on a tie); meaningless where the metric has no value.
+    let maxTimes: [Int64]
 }
 
 /// One instance's raw minutes of one UTC day, by metric, in time order.
@@ -466,7 +485,12 @@ struct DaySamples {
                 for code in codes[m][i..<j] where code != Self.skip { encoder.add(code) }
                 return encoder.finish()
             }
-            result.append(Bucket(start: start, samples: j - i, metrics: metrics, sketches: sketches))
+            let maxTimes = values.map { column -> Int64 in
+                var best: (Double, Int64)?
+                for k in i..<j { if let v = column[k], best == nil || v > best!.0 { best = (v, timestamps[k]) } }
+                return best?.1 ?? start
+            }
+            result.append(Bucket(start: start, samples: j - i, metrics: metrics, sketches: sketches, maxTimes: maxTimes))
             i = j
         }
         return result
