@@ -145,10 +145,23 @@ import TestSupport
 
     @Test func dashboardInHeadlessChromium() async throws {
         let agent = try await agent()
-        let shots = TemporaryDirectory.make("shots")
+        // Kept after the run for a person to look at: .build/test-screenshots/dashboard-*.png.
+        let shots = AgentProcess.dashboards.deletingLastPathComponent().appendingPathComponent(".build/test-screenshots")
+        try FileManager.default.createDirectory(at: shots, withIntermediateDirectories: true)
         let (status, output) = try await BrowserScript.run("dashboard.py", [agent.baseURL, shots.path])
         #expect(status == 0, "\(output.suffix(3000))")
         #expect(output.contains("dashboard ok"))
+        await agent.stop()
+    }
+
+    @Test func reviewPageInHeadlessChromium() async throws {
+        let prices = AgentProcess.dashboards.deletingLastPathComponent().appendingPathComponent("config/prices.yaml").path
+        let agent = try await agent(["--prices", prices])
+        let shots = AgentProcess.dashboards.deletingLastPathComponent().appendingPathComponent(".build/test-screenshots")
+        try FileManager.default.createDirectory(at: shots, withIntermediateDirectories: true)
+        let (status, output) = try await BrowserScript.run("review_page.py", [agent.baseURL, shots.path])
+        #expect(status == 0, "\(output.suffix(3000))")
+        #expect(output.contains("review ok"))
         await agent.stop()
     }
 

@@ -214,6 +214,21 @@ import TestSupport
             try cli.start()
             #expect(await cli.wait() == 0)
             #expect(cli.log.contains(format == "json" ? "\"recommendation\"" : "Recommendation"))
+            if format == "markdown" {
+                // The unit follows each figure, inside the parenthesis too.
+                #expect(cli.log.contains(/CPU: avg [\d.]+% \(day before [\d.–]+%?, 7-day avg [\d.]+%\), p95 [\d.]+%/), "\(cli.log)")
+            }
+            if format == "html" {
+                // Valid HTML, as an independent parser reads it (list items in a list, every element closed).
+                let file = dir.appendingPathComponent("review.html")
+                try cli.log.write(to: file, atomically: true, encoding: .utf8)
+                let checker = ChildProcess(BrowserScript.python, [
+                    AgentProcess.dashboards.deletingLastPathComponent().appendingPathComponent("Tests/scripts/check_html.py").path, file.path,
+                ])
+                try checker.start()
+                #expect(await checker.wait() == 0, "\(checker.log)")
+                #expect(cli.log.contains("<ul><li>") && !cli.log.contains("**"))
+            }
         }
         let weekCLI = ChildProcess("metrics-agent", ["review", "--week", "--db", dir.appendingPathComponent("m.sqlite").path, "--prices", prices])
         try weekCLI.start()

@@ -5,11 +5,13 @@ Checks: every chart drawn (data in the plot area), range switching, the tooltip
 on hover, drag to zoom, the view in the URL, the dark theme, no console errors.
 """
 import os
+import re
 import sys
 import time
 
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from common import chromium, console_errors, wait_until
 
@@ -53,6 +55,51 @@ def main(url, shots):
             charts = driver.execute_script(COLOURED_PIXELS)
             assert all(c["tier"] == tier for c in charts), f"{button}: tiers {[c['tier'] for c in charts]}"
             assert all(c["points"] >= 10 for c in charts), f"{button}: empty chart {[c['points'] for c in charts]}"
+
+        # Units on the y-axis from the catalogue, whole-number ticks for counts, no decimals on counted peaks.
+        panels = driver.execute_script("""
+            return charts.map(c => ({metric: c.definition.metric, unit: c.chart.options.unit, step: c.chart.yStep,
+                                     integer: c.chart.integer(), peak: c.peak.textContent,
+                                     csv: c.csv.getAttribute('href'), json: c.json.getAttribute('href')}));""")
+        units = {p["metric"]: p["unit"] for p in panels}
+        assert units["cpu_percent"] == "%" and units["rss_mb"] == "MiB" and units["players"] == "players" and units["latency_p95_ms"] == "ms", units
+        for p in panels:
+            if p["integer"]:
+                assert float(p["step"]).is_integer(), f"{p['metric']}: tick step {p['step']}"
+        players = next(p for p in panels if p["metric"] == "players")
+        assert re.match(r"peak \d+ players at \d{4}-\d\d-\d\d \d\d:\d\d UTC", players["peak"]), players["peak"]
+
+        # Every panel downloads what it shows: CSV with a column per series, and the JSON answer.
+        driver.set_script_timeout(30)
+        download = driver.execute_async_script("""
+            const p = charts.find(c => c.definition.metric === 'players');
+            const done = arguments[arguments.length - 1];
+            Promise.all([fetch(p.csv.href).then(r => r.text()), fetch(p.json.href).then(r => r.json())])
+              .then(([csv, json]) => done({csv, series: json.series.length, peaks: json.peaks}));""")
+        header = download["csv"].split("\n")[0].split(",")
+        assert header[0] == "timestamp" and len(header) == download["series"] + (1 if download["series"] > 1 else 0) + 1, header
+        assert len(download["csv"].strip().split("\n")) > 10
+        assert download["peaks"], "a chart of maxima carries its exact peaks"
+
+        # Legends: figures per series; a click hides a series, shift-click shows it alone, again shows all.
+        legend_rows = lambda: driver.execute_script(
+            "return [...document.querySelectorAll('.panel[data-metric=players] .legend tr.series')].map(r => ({name: r.dataset.series, hidden: r.classList.contains('hidden'), cells: [...r.cells].map(c => c.textContent)}));")
+        rows = legend_rows()
+        assert len(rows) >= 2 and all(len(r["cells"]) == 5 and r["cells"][3] != "–" for r in rows), rows
+        drawn = lambda: int(driver.execute_script("return document.querySelector('.panel[data-metric=players] canvas').dataset.points"))
+        before = drawn()
+        first = driver.find_element(By.CSS_SELECTOR, ".panel[data-metric=players] .legend tr.series")
+        first.click()
+        assert legend_rows()[0]["hidden"] and drawn() < before, (legend_rows()[0], drawn(), before)
+        ActionChains(driver).key_down(Keys.SHIFT).click(driver.find_element(By.CSS_SELECTOR, ".panel[data-metric=players] .legend tr.series")).key_up(Keys.SHIFT).perform()
+        rows = legend_rows()
+        assert not rows[0]["hidden"] and all(r["hidden"] for r in rows[1:]), rows
+        ActionChains(driver).key_down(Keys.SHIFT).click(driver.find_element(By.CSS_SELECTOR, ".panel[data-metric=players] .legend tr.series")).key_up(Keys.SHIFT).perform()
+        assert not any(r["hidden"] for r in legend_rows()) and drawn() == before
+        driver.save_screenshot(os.path.join(shots, "dashboard-legends.png"))
+
+        # The alerts panel is there and says what fires (or that nothing does).
+        wait_until(lambda: driver.find_element(By.ID, "alerts-count").text != "", what="the alerts panel")
 
         # Tooltip on hover, with the crosshair on every chart.
         canvas = driver.find_elements(By.CSS_SELECTOR, ".panel canvas")[0]

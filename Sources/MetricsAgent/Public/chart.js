@@ -306,3 +306,30 @@ class TimeChart {
     if (t1 - t0 >= MINUTE * 5 && this.options.onZoom) this.options.onZoom(Math.round(t0), Math.round(t1));
   }
 }
+
+// A legend table under a chart: a row per series with its min, avg, max and last over the range (of the points
+// drawn); `onClick(name, event)` is called for a click on a row. Hidden series are struck through.
+function fillLegend(table, series, onClick) {
+  const head = document.createElement("tr");
+  for (const text of ["", "min", "avg", "max", "last"]) { const th = document.createElement("th"); th.textContent = text; head.append(th); }
+  const rows = series.map((s) => {
+    const tr = document.createElement("tr");
+    tr.className = "series" + (s.hidden ? " hidden" : "");
+    tr.dataset.series = s.name;
+    tr.title = "Click to hide or show; shift-click to show it alone (again: all)";
+    const name = document.createElement("td");
+    name.className = "name";
+    name.style.setProperty("--c", s.color);
+    name.textContent = s.name;
+    const stats = TimeChart.stats(s.points);
+    tr.append(name, ...["min", "avg", "max", "last"].map((k) => {
+      const td = document.createElement("td");
+      td.className = k;
+      td.textContent = stats[k] === null ? "–" : formatNumber(stats[k]);
+      return td;
+    }));
+    tr.addEventListener("click", (e) => onClick(s.name, e));
+    return tr;
+  });
+  table.replaceChildren(head, ...rows);
+}

@@ -111,34 +111,13 @@ function zoomOut() {
 
 // ---------- Legends: click hides a series, shift-click shows it alone ----------
 
-function renderLegend(c) {
-  const head = document.createElement("tr");
-  for (const text of ["", "min", "avg", "max", "last"]) { const th = document.createElement("th"); th.textContent = text; head.append(th); }
-  const rows = c.series.map((s) => {
-    const tr = document.createElement("tr");
-    tr.className = "series" + (s.hidden ? " hidden" : "");
-    tr.dataset.series = s.name;
-    tr.title = "Click to hide or show; shift-click to show it alone (again: all)";
-    const name = document.createElement("td");
-    name.className = "name";
-    name.style.setProperty("--c", s.color);
-    name.textContent = s.name;
-    const stats = TimeChart.stats(s.points);
-    tr.append(name, ...["min", "avg", "max", "last"].map((k) => {
-      const td = document.createElement("td");
-      td.className = k;
-      td.textContent = stats[k] === null ? "–" : formatNumber(stats[k]);
-      return td;
-    }));
-    tr.addEventListener("click", (e) => toggleSeries(c, s.name, e.shiftKey));
-    return tr;
-  });
-  c.legend.replaceChildren(head, ...rows);
-}
+function renderLegend(c) { fillLegend(c.legend, c.series, (name, e) => toggleSeries(c, name, e.shiftKey)); }
 
 function toggleSeries(c, name, solo) {
-  if (solo) c.solo = c.solo === name ? null : name;
-  else {
+  if (solo) {
+    c.solo = c.solo === name ? null : name;
+    c.hidden.clear();
+  } else {
     c.solo = null;
     if (c.hidden.has(name)) c.hidden.delete(name); else c.hidden.add(name);
   }

@@ -3,10 +3,10 @@
 // and the day's charts with the peak marked. All text is set with textContent.
 const $ = (id) => document.getElementById(id);
 const PANELS = [
-  { title: "Players online", metric: "players", stat: "max", peak: "peak_players" },
-  { title: "Connections", metric: "connections", stat: "max", peak: "peak_connections" },
-  { title: "Host CPU", metric: "cpu_percent", stat: "avg", max: 100, thresholds: [{ value: 80, label: "alert 80%", color: "#d64545" }, { value: 70, label: "upgrade trigger 70%", color: "#d9921c" }] },
-  { title: "Host memory", metric: "memory_percent", stat: "avg", max: 100, thresholds: [{ value: 85, label: "alert 85%", color: "#d64545" }, { value: 80, label: "upgrade trigger 80%", color: "#d9921c" }] },
+  { title: "Players online", metric: "players", stat: "max", unit: "players", peak: "peak_players" },
+  { title: "Connections", metric: "connections", stat: "max", unit: "connections", peak: "peak_connections" },
+  { title: "Host CPU", metric: "cpu_percent", stat: "avg", unit: "%", max: 100, thresholds: [{ value: 80, label: "alert 80%", color: "#d64545" }, { value: 70, label: "upgrade trigger 70%", color: "#d9921c" }] },
+  { title: "Host memory", metric: "memory_percent", stat: "avg", unit: "%", max: 100, thresholds: [{ value: 85, label: "alert 85%", color: "#d64545" }, { value: 80, label: "upgrade trigger 80%", color: "#d9921c" }] },
 ];
 let charts = [];
 
@@ -73,9 +73,24 @@ async function load() {
     const s = await (await fetch(`/api/series?metric=${c.def.metric}&stat=${c.def.stat}&from=${from}&to=${to}&step=300`)).json();
     const series = s.series.map((x, i) => ({ name: x.instance, color: getComputedStyle(c.canvas).getPropertyValue(`--s${i % 6}`).trim(), points: x.points, main: s.series.length === 1 }));
     if (s.fleet && s.series.length > 1) series.push({ name: "fleet", color: getComputedStyle(c.canvas).getPropertyValue("--fleet").trim(), points: s.fleet, width: 2, main: true });
-    c.chart.setData({ from, to, series, annotations: [] });
+    for (const x of series) x.hidden = c.hidden.has(x.name);
+    c.series = series;
+    // Charts of maxima are labelled with the exact peak minute the server found.
+    const peaks = s.peaks ? Object.fromEntries(series.map((x) => [x.name, s.peaks[x.name]]).filter(([, p]) => p)) : null;
+    c.chart.setData({ from, to, series, annotations: [], peak: peaks });
+    renderLegend(c);
   }));
   document.body.dataset.loaded = date;
+}
+
+// A click on a legend row hides or shows that series.
+function renderLegend(c) {
+  fillLegend(c.legend, c.series, (name) => {
+    if (c.hidden.has(name)) c.hidden.delete(name); else c.hidden.add(name);
+    for (const s of c.series) s.hidden = c.hidden.has(s.name);
+    c.chart.draw();
+    renderLegend(c);
+  });
 }
 
 function build() {
@@ -84,9 +99,10 @@ function build() {
     section.dataset.metric = def.metric;
     section.append(el("h2", def.title));
     const canvas = el("canvas");
-    section.append(canvas);
+    const legend = el("table", undefined, "legend");
+    section.append(canvas, legend);
     $("panels").append(section);
-    const chart = new TimeChart(canvas, { thresholds: def.thresholds || [], min: 0, max: def.max, onHover: (t, ch, x, y) => {
+    const chart = new TimeChart(canvas, { thresholds: def.thresholds || [], min: 0, max: def.max, unit: def.unit, onHover: (t, ch, x, y) => {
       for (const c of charts) { c.chart.hoverTime = t; c.chart.draw(); }
       const tip = $("tooltip");
       if (t === null || !ch) { tip.hidden = true; return; }
@@ -95,7 +111,7 @@ function build() {
       tip.style.left = x + 14 + "px";
       tip.style.top = y + 14 + "px";
     } });
-    charts.push({ def, chart, canvas });
+    charts.push({ def, chart, canvas, legend, hidden: new Set(), series: [] });
   }
 }
 

@@ -300,12 +300,13 @@ extension DailyReview {
         ]
     }
 
-    /// "12 (day before 10, 7-day avg 9.5)"; a week: "84 (week before 70)".
-    func compared(_ value: Double?, _ previous: Double?, _ week: (DayFigures) -> Double?) -> String {
-        if isWeek { return "\(value.map(fmt) ?? "–") (week before \(previous.map(fmt) ?? "–"))" }
+    /// "12 (day before 10, 7-day avg 9.5)"; a week: "84 (week before 70)". `unit` follows every figure ("18.8%").
+    func compared(_ value: Double?, _ previous: Double?, unit: String = "", _ week: (DayFigures) -> Double?) -> String {
+        let show = { (v: Double?) in v.map { fmt($0) + unit } ?? "–" }
+        if isWeek { return "\(show(value)) (week before \(show(previous)))" }
         let present = self.week.filter(\.hasData).compactMap(week)
         let avg = present.isEmpty ? nil : present.reduce(0, +) / Double(present.count)
-        return "\(value.map(fmt) ?? "–") (day before \(previous.map(fmt) ?? "–"), 7-day avg \(avg.map(fmt) ?? "–"))"
+        return "\(show(value)) (day before \(show(previous)), 7-day avg \(show(avg)))"
     }
 
     public var markdown: String {
@@ -327,8 +328,8 @@ extension DailyReview {
             out += "- Hosts: " + f.hosts.keys.sorted().map { "\($0) (\(f.hosts[$0]!.joined(separator: ", ")))" }.joined(separator: "; ") + "\n"
         }
         out += "\n## Load\n\n"
-        if let cpu = f.cpu { out += "- CPU: avg \(compared(cpu.avg, previous.cpu?.avg) { $0.cpu?.avg })%, p95 \(fmt(cpu.p95))%, max \(fmt(cpu.max))%\n" }
-        if let m = f.memory { out += "- Memory: avg \(compared(m.avg, previous.memory?.avg) { $0.memory?.avg })%, p95 \(fmt(m.p95))%, max \(fmt(m.max))%\n" }
+        if let cpu = f.cpu { out += "- CPU: avg \(compared(cpu.avg, previous.cpu?.avg, unit: "%") { $0.cpu?.avg }), p95 \(fmt(cpu.p95))%, max \(fmt(cpu.max))%\n" }
+        if let m = f.memory { out += "- Memory: avg \(compared(m.avg, previous.memory?.avg, unit: "%") { $0.memory?.avg }), p95 \(fmt(m.p95))%, max \(fmt(m.max))%\n" }
         if let l = f.latencyP95 { out += "- Action latency p95: \(fmt(l)) ms\n" }
         if let a = f.minutesAboveCPU, let b = f.minutesAboveMemory { out += "- Minutes above the alert thresholds: CPU > 80% \(a), memory > 85% \(b)\n" }
         out += "- Data coverage: " + (f.coverage.isEmpty ? "none" : f.coverage.keys.sorted().map { "\($0) \(f.coverage[$0]!)/\(1440 * f.days) min" }.joined(separator: ", "))
@@ -354,12 +355,21 @@ extension DailyReview {
     public var html: String {
         var out = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Review \(Self.date(figures.day))</title>"
         out += "<style>body{font:15px system-ui,sans-serif;max-width:50em;margin:2em auto;padding:0 1em}</style></head><body>"
+        var inList = false
         for line in markdown.split(separator: "\n", omittingEmptySubsequences: false) {
-            let text = HTML.escape(String(line)).replacingOccurrences(of: "**", with: "")
+            // **bold** pairs become <strong>; list items sit in a <ul>.
+            var text = HTML.escape(String(line))
+            while let open = text.range(of: "**"), let close = text[open.upperBound...].range(of: "**") {
+                text = text[..<open.lowerBound] + "<strong>" + text[open.upperBound..<close.lowerBound] + "</strong>" + text[close.upperBound...]
+            }
+            let item = line.hasPrefix("- ")
+            if item && !inList { out += "<ul>" } else if !item && inList { out += "</ul>" }
+            inList = item
             if line.hasPrefix("### ") { out += "<h3>\(text.dropFirst(4))</h3>" } else if line.hasPrefix("## ") { out += "<h2>\(text.dropFirst(3))</h2>" }
-            else if line.hasPrefix("# ") { out += "<h1>\(text.dropFirst(2))</h1>" } else if line.hasPrefix("- ") { out += "<li>\(text.dropFirst(2))</li>" }
+            else if line.hasPrefix("# ") { out += "<h1>\(text.dropFirst(2))</h1>" } else if item { out += "<li>\(text.dropFirst(2))</li>" }
             else if !line.isEmpty { out += "<p>\(text)</p>" }
         }
+        if inList { out += "</ul>" }
         return out + "</body></html>\n"
     }
 }

@@ -1,0 +1,46 @@
+"""Drives the agent's review page in headless Chromium.
+
+usage: review_page.py URL SCREENSHOT_DIR
+Checks: the recommendation and the cards, four charts drawn with units and legends (min, avg, max, last), a
+legend click hides a series, the forecast is shown, no console errors; writes screenshots.
+"""
+import os
+import sys
+
+from selenium.webdriver.common.by import By
+
+from common import chromium, console_errors, wait_until
+
+
+def main(url, shots):
+    driver = chromium(1300, 1400)
+    try:
+        driver.get(url + "/review.html")
+        wait_until(lambda: driver.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"), timeout=30, what="the review")
+        assert driver.find_element(By.CSS_SELECTOR, "#recommendation h2").text, "a recommendation"
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#cards .card")) >= 9
+        charts = driver.execute_script("""
+            return charts.map(c => ({metric: c.def.metric, unit: c.chart.options.unit, points: Number(c.canvas.dataset.points || 0),
+                                     rows: [...c.legend.querySelectorAll('tr.series')].map(r => [...r.cells].map(x => x.textContent))}));""")
+        assert len(charts) == 4, charts
+        for chart in charts:
+            assert chart["points"] > 50, chart
+            assert chart["unit"], chart
+            assert chart["rows"] and all(len(r) == 5 and r[3] != "–" for r in chart["rows"]), chart
+        row = driver.find_element(By.CSS_SELECTOR, ".panel[data-metric=players] .legend tr.series")
+        before = int(driver.execute_script("return document.querySelector('.panel[data-metric=players] canvas').dataset.points"))
+        row.click()
+        wait_until(lambda: "hidden" in driver.find_element(By.CSS_SELECTOR, ".panel[data-metric=players] .legend tr.series").get_attribute("class"),
+                   what="the series hidden")
+        after = int(driver.execute_script("return document.querySelector('.panel[data-metric=players] canvas').dataset.points"))
+        assert after < before, (before, after)
+        driver.save_screenshot(os.path.join(shots, "review.png"))
+        errors = console_errors(driver)
+        assert not errors, f"console errors: {errors}"
+        print("review ok")
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
