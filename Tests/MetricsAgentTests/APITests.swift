@@ -204,6 +204,16 @@ import TestSupport
             #expect(expr.contains("liaptui_\(mine["metric"]!.string!){"), "\(expr)")
             let steps = theirs["fieldConfig"]?["defaults"]?["thresholds"]?["steps"]?.array?.compactMap { $0["value"]?.number } ?? []
             for threshold in mine["thresholds"]?.array ?? [] { #expect(steps.contains(threshold["value"]!.number!)) }
+            // Units as the catalogue says; counts per line shown as a rate per minute, not as a level.
+            let unit = theirs["fieldConfig"]?["defaults"]?["unit"]?.string
+            switch mine["metric"]?.string {
+            case "rss_mb": #expect(unit == "mbytes", "MiB is Grafana's mbytes")
+            case "cpu_percent", "memory_percent": #expect(unit == "percent")
+            case "latency_p95_ms": #expect(unit == "ms")
+            case "games_finished", "errors", "messages_in":
+                #expect(unit == "cpm" && expr.hasPrefix("avg_over_time(") && expr.contains("/ avg_over_time(liaptui_interval_s"), "\(expr)")
+            default: break
+            }
         }
     }
 }

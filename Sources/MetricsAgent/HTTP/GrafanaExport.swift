@@ -40,12 +40,18 @@ public enum GrafanaExport {
         let metric = MetricCatalog.definition(metricName)
         let selector = "liaptui_\(metricName){instance_id=~\"$instance\"}"
         let fleet = metric?.fleet ?? .sum
+        // A count is the number during the writer's interval (one line a minute), held until the next line: shown
+        // as a rate per minute (the average count over the panel's interval, per interval_s), never as a level.
+        let isCount = metric?.kind == .count
+        let series = isCount
+            ? "avg_over_time(\(selector)[$__rate_interval]) / avg_over_time(liaptui_interval_s{instance_id=~\"$instance\"}[$__rate_interval]) * 60"
+            : selector
         var steps: [JSON] = [["color": "green", "value": .null]]
         for threshold in (panel["thresholds"]?.array ?? []).sorted(by: { ($0["value"]?.number ?? 0) < ($1["value"]?.number ?? 0) }) {
             steps.append(["color": threshold["color"] ?? "red", "value": threshold["value"] ?? .null])
         }
         var defaults: [String: JSON] = [
-            "unit": .string(grafanaUnit(panel["unit"]?.string ?? metric?.unit ?? "")),
+            "unit": .string(isCount ? "cpm" : grafanaUnit(panel["unit"]?.string ?? metric?.unit ?? "")),
             "thresholds": ["mode": "absolute", "steps": .array(steps)],
             "custom": ["thresholdsStyle": ["mode": steps.count > 1 ? "dashed" : "off"], "spanNulls": false, "lineWidth": 1],
         ]
@@ -59,8 +65,9 @@ public enum GrafanaExport {
             "gridPos": ["h": 8, "w": 12, "x": JSON(x), "y": JSON(y)],
             "datasource": datasource,
             "targets": [
-                ["refId": "A", "datasource": datasource, "expr": .string(selector), "legendFormat": "{{instance_id}}"],
-                ["refId": "B", "datasource": datasource, "expr": .string("\(fleet.rawValue)(\(selector))"), "legendFormat": .string("fleet \(fleet.rawValue)")],
+                ["refId": "A", "datasource": datasource, "expr": .string(series), "legendFormat": .string(isCount ? "{{instance_id}} per min" : "{{instance_id}}")],
+                ["refId": "B", "datasource": datasource, "expr": .string("\(fleet.rawValue)(\(series))"),
+                 "legendFormat": .string("fleet \(fleet.rawValue)" + (isCount ? " per min" : ""))],
             ],
             "fieldConfig": ["defaults": .object(defaults), "overrides": []],
             "options": ["legend": ["displayMode": "list", "placement": "bottom", "showLegend": true], "tooltip": ["mode": "multi", "sort": "none"]],
@@ -72,7 +79,7 @@ public enum GrafanaExport {
         case "%", "% of a core": return "percent"
         case "ms": return "ms"
         case "s": return "s"
-        case "MiB": return "decmbytes"
+        case "MiB": return "mbytes"  // Grafana's mebibytes (decmbytes would be 10^6 bytes)
         default: return "short"
         }
     }
