@@ -98,8 +98,30 @@ def main(url, shots):
         assert not any(r["hidden"] for r in legend_rows()) and drawn() == before
         driver.save_screenshot(os.path.join(shots, "dashboard-legends.png"))
 
-        # The alerts panel is there and says what fires (or that nothing does).
+        # The alerts panel says what fires now, since when, its value and who was told, and the last 24 hours.
         wait_until(lambda: driver.find_element(By.ID, "alerts-count").text != "", what="the alerts panel")
+        api = driver.execute_async_script("fetch('/api/alerts').then(r => r.json()).then(arguments[arguments.length - 1])")
+        firing = [(r["name"], a["instance_id"]) for r in api["rules"] for a in r["alerts"] if a["state"] == "firing"]
+        rows = driver.find_elements(By.CSS_SELECTOR, "#alerts-firing tr.firing")
+        assert len(rows) == len(firing), (len(rows), firing)
+        if firing:
+            assert driver.find_element(By.ID, "alerts-count").text == f"{len(firing)} firing"
+            cells = rows[0].find_elements(By.TAG_NAME, "td")
+            assert (cells[0].text, cells[1].text) in firing and "UTC" in cells[2].text, [c.text for c in cells]
+        history = driver.find_elements(By.CSS_SELECTOR, "#alerts-history li")
+        assert history, "the last 24 hours are listed"
+        # A click on an alert marker in a chart leads to that alert.
+        spot = driver.execute_script("""
+            const c = charts[0].chart;
+            const a = c.annotations.find(a => a.kind === 'alert' && a.time >= c.from && a.time <= c.to);
+            if (!a) return null;
+            const r = c.canvas.getBoundingClientRect();
+            return {x: Math.round(c.xOf(a.time) - r.width / 2), y: Math.round(c.plot.top + 30 - r.height / 2)};""")
+        if spot:
+            canvas = driver.find_elements(By.CSS_SELECTOR, ".panel canvas")[0]
+            ActionChains(driver).move_to_element_with_offset(canvas, spot["x"], spot["y"]).click().perform()
+            wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, "#alerts .highlight"), what="the alert opened from its marker")
+            driver.save_screenshot(os.path.join(shots, "dashboard-alerts.png"))
 
         # Tooltip on hover, with the crosshair on every chart.
         canvas = driver.find_elements(By.CSS_SELECTOR, ".panel canvas")[0]
