@@ -535,11 +535,12 @@ struct SilenceCommand: AsyncParsableCommand {
 
 struct Review: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The cost and peak-usage review of a UTC day (or, with --week, of seven days): peaks, cost, and whether to change the deployment.")
+        abstract: "The cost and peak-usage review of a UTC day (or, with --week, of seven days; with --month, of a month): peaks, cost, whether to change the deployment, and what lies ahead.")
 
     @OptionGroup var common: CommonOptions
     @Option(help: "The day, YYYY-MM-DD (default yesterday, UTC).") var date: String?
     @Flag(help: "Review the seven days ending with --date instead, compared with the seven before.") var week = false
+    @Option(help: "Review a UTC month instead, YYYY-MM, compared with the month before (the current month: to yesterday).") var month: String?
     @Option(help: "markdown, json or html.") var format: String = "markdown"
     @Option(help: "Prices file. [METRICS_AGENT_PRICES]") var prices: String?
 
@@ -551,8 +552,16 @@ struct Review: AsyncParsableCommand {
         do { day = try ReviewDate.parse(date) } catch { throw ValidationError("--date: \(error)") }
         guard FileManager.default.fileExists(atPath: config.databasePath) else { throw ValidationError("no database at \(config.databasePath)") }
         let store = try Store(path: config.databasePath, readonly: true)
-        let review = week ? try DailyReview.makeWeek(endingOn: day, store: store, prices: prices)
+        guard !(week && month != nil) else { throw ValidationError("use --week or --month, not both") }
+        let review: DailyReview
+        if let month {
+            let start: Int64
+            do { start = try ReviewDate.monthStart(month, day: day) } catch { throw ValidationError("--month: \(error)") }
+            review = try DailyReview.makeMonth(start: start, store: store, prices: prices)
+        } else {
+            review = week ? try DailyReview.makeWeek(endingOn: day, store: store, prices: prices)
                           : try DailyReview.make(day: day, store: store, prices: prices)
+        }
         switch format {
         case "json": print(review.json.prettyText, terminator: "")
         case "html": print(review.html, terminator: "")

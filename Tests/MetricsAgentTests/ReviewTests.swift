@@ -206,7 +206,11 @@ import TestSupport
         let weekly = try await HTTP.get(agent.baseURL + "/api/review?period=week")
         #expect(weekly.status == 200)
         #expect(try JSONParser.parse(weekly.body)["markdown"]?.string?.hasPrefix("# Liap Tui weekly review") == true)
-        #expect(try await HTTP.get(agent.baseURL + "/api/review?period=month").status == 400)
+        let monthly = try await HTTP.get(agent.baseURL + "/api/review?period=month")
+        #expect(monthly.status == 200)
+        #expect(try JSONParser.parse(monthly.body)["markdown"]?.string?.hasPrefix("# Liap Tui monthly review") == true)
+        #expect(try await HTTP.get(agent.baseURL + "/api/review?period=year").status == 400)
+        #expect(try await HTTP.get(agent.baseURL + "/api/review?period=month&month=2026-13").status == 400)
         await agent.stop()
         // The CLI prints the same review in each format.
         for format in ["markdown", "json", "html"] {
@@ -234,5 +238,66 @@ import TestSupport
         try weekCLI.start()
         #expect(await weekCLI.wait() == 0)
         #expect(weekCLI.log.contains("# Liap Tui weekly review: "), "\(weekCLI.log.prefix(500))")
+    }
+
+    /// 28 days of growth: peak players 40 + 1.5 a day (day k's peak at 20:00), games 50 + 2 a day.
+    func growingFleet(_ store: Store, days: Int = 28) throws {
+        for k in 0..<days {
+            let day = Self.november1 + Int64(k) * Self.day
+            try fill(store, instance: "a", day: day) { m in
+                ["players": m == 1200 ? 40 + 1.5 * Double(k) : 5, "cpu_percent": 20, "memory_percent": 30, "latency_p95_ms": 5,
+                 "games_finished": m < 50 + 2 * k ? 1 : 0, "messages_out": 1000]
+            }
+        }
+    }
+
+    @Test func theTrendSaysWhenEachTriggerWillBeCrossed() throws {
+        let store = try store(), prices = try prices()
+        try growingFleet(store)
+        let last = Self.november1 + 27 * Self.day  // 2026-11-28
+        let r = try DailyReview.make(day: last, store: store, prices: prices)
+        let players = try #require(r.forecast.trends.first { $0.name == "80+ concurrent players" })
+        // The line through the 28 peaks is exactly 40 + 1.5·k: 80 at k = 26.67, before the reviewed day (k = 27).
+        #expect(abs(players.slope! - 1.5) < 1e-9 && abs(players.intercept! - 40) < 1e-9)
+        #expect(players.alreadyCrossed)
+        let games = try #require(r.forecast.trends.first { $0.name == "more than 100 games a day" })
+        // 50 + 2k reaches 100 at k = 25: already crossed as well; CPU stays flat at 20: never.
+        #expect(games.alreadyCrossed)
+        let cpu = try #require(r.forecast.trends.first { $0.name == "CPU consistently above 70%" })
+        #expect(cpu.crossesOn == nil && !cpu.alreadyCrossed && cpu.verdict == "not within 90 days")
+
+        // Reviewed on day 15 (k = 14): players 40 + 1.5k reach 80 at k = 26.67, so day k = 27: 2026-11-28.
+        let earlier = try DailyReview.make(day: Self.november1 + 14 * Self.day, store: store, prices: prices)
+        let ahead = try #require(earlier.forecast.trends.first { $0.name == "80+ concurrent players" })
+        #expect(ahead.crossesOn == last, "\(ahead.verdict)")
+        #expect(ahead.verdict == "crossed on 2026-11-28 at the trend")
+        #expect(earlier.markdown.contains("## Looking ahead (trend of the last 28 days)"))
+        #expect(earlier.markdown.contains("- 80+ concurrent players: crossed on 2026-11-28 at the trend"))
+        let json = earlier.json["forecast"]
+        #expect(json?["triggers"]?.array?.first?["crosses_on"]?.string == "2026-11-28")
+        #expect(json?["triggers"]?.array?.first?["days"]?.array?.count == 15)
+        // The month: projected from the month so far, with a range from the cheapest and dearest day.
+        let month = try #require(json?["month"])
+        #expect(month["low"]!.number! <= month["projected"]!.number! && month["projected"]!.number! <= month["high"]!.number!)
+        // Too few days: no verdict pretending to know.
+        let sparse = try self.store()
+        try growingFleet(sparse, days: 5)
+        let few = try DailyReview.make(day: Self.november1 + 4 * Self.day, store: sparse, prices: prices)
+        #expect(few.forecast.trends[0].verdict == "not enough data (5 of 28 days; 7 needed)")
+    }
+
+    @Test func aMonthComparedWithTheMonthBefore() throws {
+        let store = try store(), prices = try prices()
+        try growingFleet(store)
+        let r = try DailyReview.makeMonth(start: Self.november1, store: store, prices: prices,
+                                          now: Date(timeIntervalSince1970: Double(Self.november1 + 40 * Self.day) / 1000))
+        #expect(r.isMonth && r.figures.days == 30)
+        #expect(r.markdown.hasPrefix("# Liap Tui monthly review: 2026-11"))
+        #expect(r.figures.peakPlayers?.value == 40 + 1.5 * 27)
+        #expect(r.json["period"] == "month" && r.json["month"]?["from"] == "2026-11-01" && r.json["month"]?["to"] == "2026-11-30")
+        #expect(r.json["previous_month"]?["from"] == "2026-10-01")
+        // Its cost is the month's days with the deployment running: every one of the 30 (the deployment costs on days without metrics too).
+        #expect(r.json["cost"]?["month"]?.number != nil)
+        #expect(r.markdown.contains("Peak players: 80.5 (month before –)"))
     }
 }

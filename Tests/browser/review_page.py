@@ -2,7 +2,8 @@
 
 usage: review_page.py URL SCREENSHOT_DIR
 Checks: the recommendation and the cards, four charts drawn with units and legends (min, avg, max, last), a
-legend click hides a series, the forecast is shown, no console errors; writes screenshots.
+legend click hides a series, the forecast (verdicts, the month's range, the trend chart), the month view, no
+console errors; writes screenshots.
 """
 import os
 import sys
@@ -34,7 +35,21 @@ def main(url, shots):
                    what="the series hidden")
         after = int(driver.execute_script("return document.querySelector('.panel[data-metric=players] canvas').dataset.points"))
         assert after < before, (before, after)
+        # Looking ahead: a verdict per trigger, the month's range, and the players' trend drawn to 90 days ahead.
+        verdicts = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#forecast tr")]
+        assert len(verdicts) == 5 and all(("crossed" in v) or ("not within 90 days" in v) or ("not enough data" in v) or ("already" in v) for v in verdicts), verdicts
+        assert "projected" in driver.find_element(By.ID, "month-forecast").text
+        trend = driver.execute_script("return forecastChart.series.map(s => ({name: s.name, n: s.points.length}))")
+        assert trend[0]["n"] >= 7 and any(s["name"] == "trend" for s in trend), trend
         driver.save_screenshot(os.path.join(shots, "review.png"))
+
+        # The month view beside the day.
+        first = driver.find_element(By.TAG_NAME, "body").get_attribute("data-loaded")
+        driver.find_element(By.CSS_SELECTOR, "#period option[value=month]").click()
+        wait_until(lambda: driver.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") not in (None, first), timeout=30, what="the month")
+        assert "period=month" in driver.current_url
+        assert "month" in driver.find_element(By.ID, "cards").text.lower(), driver.find_element(By.ID, "cards").text
+        driver.save_screenshot(os.path.join(shots, "review-month.png"))
         errors = console_errors(driver)
         assert not errors, f"console errors: {errors}"
         print("review ok")

@@ -171,7 +171,8 @@ struct AgentAPI: Sendable {
         switch params.get("period") ?? "day" {
         case "day": review = try DailyReview.make(day: day, store: app.store, prices: prices)
         case "week": review = try DailyReview.makeWeek(endingOn: day, store: app.store, prices: prices)
-        case let other: throw BadRequest(message: "period must be day or week, not '\(other.prefix(20))'")
+        case "month": review = try DailyReview.makeMonth(start: try ReviewDate.monthStart(params.get("month"), day: day), store: app.store, prices: prices)
+        case let other: throw BadRequest(message: "period must be day, week or month, not '\(other.prefix(20))'")
         }
         var json = review.json
         json["markdown"] = .string(review.markdown)

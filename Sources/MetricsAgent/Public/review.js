@@ -29,13 +29,13 @@ function card(label, value, compare) {
 function dayStart(text) { return Date.parse(text + "T00:00:00Z"); }
 
 async function load() {
-  const date = $("day").value;
-  history.replaceState(null, "", "?date=" + date);
+  const date = $("day").value, period = $("period").value;
+  history.replaceState(null, "", "?date=" + date + (period === "day" ? "" : "&period=" + period));
   $("status").textContent = "loading…";
-  const response = await fetch("/api/review?date=" + encodeURIComponent(date));
+  const response = await fetch("/api/review?date=" + encodeURIComponent(date) + "&period=" + period);
   const r = await response.json();
   if (!response.ok) { $("status").textContent = r.error || "could not load the review"; return; }
-  const d = r.day, p = r.previous_day, w = r.seven_day_average, c = r.cost;
+  const d = r[period], p = r["previous_" + period], w = r.seven_day_average || {}, c = r.cost;
   $("status").textContent = d.resolution === "hour" ? "From hourly rollups: the raw minutes of this day are past retention." : "";
   const rec = $("recommendation");
   rec.replaceChildren();
@@ -46,15 +46,15 @@ async function load() {
   for (const reason of r.recommendation.reasons) reasons.append(el("li", reason));
   rec.append(reasons);
 
-  const cmp = (a, b) => `day before ${fmt(a)} · 7-day avg ${fmt(b)}`;
+  const cmp = (a, b) => period === "day" ? `day before ${fmt(a)} · 7-day avg ${fmt(b)}` : `${period} before ${fmt(a)}`;
   $("cards").replaceChildren(
-    card("Peak players", fmt(d.peak_players && d.peak_players.value, 0) + (d.peak_players ? " at " + new Date(d.peak_players.time).toISOString().slice(11, 16) + " UTC" : ""), cmp(p.peak_players && p.peak_players.value, w.peak_players)),
+    card("Peak players", fmt(d.peak_players && d.peak_players.value, 0) + (d.peak_players ? " at " + new Date(d.peak_players.time).toISOString().slice(period === "day" ? 11 : 5, 16).replace("T", " ") + " UTC" : ""), cmp(p.peak_players && p.peak_players.value, w.peak_players)),
     card("Peak connections", fmt(d.peak_connections && d.peak_connections.value, 0), cmp(p.peak_connections && p.peak_connections.value, w.peak_connections)),
     card("Games finished", fmt(d.games_finished, 0), cmp(p.games_finished, w.games_finished)),
     card("Busiest hour", d.busiest_hour ? new Date(d.busiest_hour.start).toISOString().slice(11, 16) + " UTC" : "–", d.busiest_hour ? `${fmt(d.busiest_hour.players)} players on average` : ""),
     card("CPU avg / p95 / max", d.cpu_percent ? `${fmt(d.cpu_percent.avg)} / ${fmt(d.cpu_percent.p95)} / ${fmt(d.cpu_percent.max)} %` : "–", `minutes above 80%: ${fmt(d.minutes_above_cpu_80, 0)}`),
     card("Memory avg / p95 / max", d.memory_percent ? `${fmt(d.memory_percent.avg)} / ${fmt(d.memory_percent.p95)} / ${fmt(d.memory_percent.max)} %` : "–", `minutes above 85%: ${fmt(d.minutes_above_memory_85, 0)}`),
-    card("The day's cost", money(c.day, c.currency), `traffic ${fmt(c.transfer_gb, 2)} GB`),
+    card(`The ${period}'s cost`, money(c[period], c.currency), `traffic ${fmt(c.transfer_gb, 2)} GB`),
     card("Month to date", money(c.month_to_date, c.currency), `projected ${money(c.projected_month, c.currency)}`),
     card("Per 1,000 games", money(c.per_1000_games, c.currency), `per player-hour ${money(c.per_player_hour, c.currency)}`),
   );
@@ -65,12 +65,15 @@ async function load() {
     tr.append(el("td", t.fired ? "FIRED" : "no", t.fired ? "fired" : ""), el("td", t.name), el("td", t.evidence.join("; ") || "—"));
     rows.append(tr);
   }
-  const coverage = Object.entries(d.coverage_minutes).map(([i, m]) => `${i}: ${m}/1440 minutes`).join(", ") || "no data";
+  const spanDays = period === "day" ? 1 : (dayStart(d.to) - dayStart(d.from)) / 86400e3 + 1;
+  const coverage = Object.entries(d.coverage_minutes).map(([i, m]) => `${i}: ${m}/${1440 * spanDays} minutes`).join(", ") || "no data";
   $("coverage").textContent = `${coverage}. Restarts: ${d.restarts}. Alerts fired: ${d.alerts_fired.join(", ") || "none"}.`;
 
-  const from = dayStart(date), to = from + 86400e3;
+  renderForecast(r);
+  const from = period === "day" ? dayStart(date) : dayStart(d.from), to = period === "day" ? from + 86400e3 : dayStart(d.to) + 86400e3;
+  const step = Math.max(300, Math.round((to - from) / 1000 / 600 / 300) * 300);
   await Promise.all(charts.map(async (c) => {
-    const s = await (await fetch(`/api/series?metric=${c.def.metric}&stat=${c.def.stat}&from=${from}&to=${to}&step=300`)).json();
+    const s = await (await fetch(`/api/series?metric=${c.def.metric}&stat=${c.def.stat}&from=${from}&to=${to}&step=${step}`)).json();
     const series = s.series.map((x, i) => ({ name: x.instance, color: getComputedStyle(c.canvas).getPropertyValue(`--s${i % 6}`).trim(), points: x.points, main: s.series.length === 1 }));
     if (s.fleet && s.series.length > 1) series.push({ name: "fleet", color: getComputedStyle(c.canvas).getPropertyValue("--fleet").trim(), points: s.fleet, width: 2, main: true });
     for (const x of series) x.hidden = c.hidden.has(x.name);
@@ -80,7 +83,7 @@ async function load() {
     c.chart.setData({ from, to, series, annotations: [], peak: peaks });
     renderLegend(c);
   }));
-  document.body.dataset.loaded = date;
+  document.body.dataset.loaded = date + "/" + period;
 }
 
 // A click on a legend row hides or shows that series.
@@ -91,6 +94,34 @@ function renderLegend(c) {
     c.chart.draw();
     renderLegend(c);
   });
+}
+
+// Each trigger's trend: when it is crossed (or not within 90 days); peak players charted with the fitted line.
+let forecastChart = null;
+function renderForecast(r) {
+  const f = r.forecast, c = r.cost;
+  $("month-forecast").textContent = `This month: projected ${money(f.month.projected, c.currency)}, between ${money(f.month.low, c.currency)} and ${money(f.month.high, c.currency)} (from the cheapest and dearest day of the last 28).`;
+  $("forecast").replaceChildren(...f.triggers.map((t) => {
+    const tr = el("tr");
+    tr.append(el("td", t.name), el("td", t.verdict, t.already_crossed || t.crosses_on ? "fired" : ""),
+              el("td", t.slope_per_day === null ? "" : `${t.slope_per_day >= 0 ? "+" : ""}${fmt(t.slope_per_day, 2)} a day (${t.figure})`));
+    return tr;
+  }));
+  const players = f.triggers[0];
+  const canvas = $("forecast-chart");
+  if (!forecastChart) forecastChart = new TimeChart(canvas, { min: 0, unit: "players", thresholds: [{ value: players.threshold, label: "upgrade trigger: 80+ players", color: "#d9921c" }] });
+  const days = players.days.map((p) => [dayStart(p.date), p.value]);
+  const color = (name) => getComputedStyle(canvas).getPropertyValue(name).trim();
+  const series = [{ name: "peak players a day", color: color("--s0"), points: days, main: true }];
+  let to = days.length ? days[days.length - 1][0] + 86400e3 : Date.now();
+  if (players.fit) {
+    const origin = dayStart(players.fit.from), end = days[days.length - 1][0] + 90 * 86400e3;
+    const at = (t) => players.fit.intercept + players.fit.slope_per_day * (t - origin) / 86400e3;
+    series.push({ name: "trend", color: color("--s3"), points: [[origin, at(origin)], [end, at(end)]], width: 2 });
+    to = end;
+  }
+  forecastChart.setData({ from: days.length ? days[0][0] : to - 28 * 86400e3, to, series, annotations: [] });
+  fillLegend($("forecast-legend"), series, () => {});
 }
 
 function build() {
@@ -118,6 +149,8 @@ function build() {
 const query = new URLSearchParams(location.search);
 const yesterday = new Date(Date.now() - 86400e3).toISOString().slice(0, 10);
 $("day").value = query.get("date") || yesterday;
+$("period").value = ["day", "week", "month"].includes(query.get("period")) ? query.get("period") : "day";
+$("period").onchange = load;
 document.documentElement.dataset.theme = localStorage.getItem("liaptui.theme") || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light");
 $("theme-toggle").onclick = () => {
   const theme = document.documentElement.dataset.theme === "dark" ? "light" : "dark";

@@ -42,21 +42,64 @@ public struct DailyReview: Sendable {
     public var triggers: [Trigger]
     public var recommendation: Recommendation
     public var prices: Prices
+    public var forecast: Forecast
 
     /// Days out of the last seven (the day reviewed and six before) a trigger must hold on to fire.
     public static let triggerDays = 3
 
     public static func make(day: Int64, store: Store, prices: Prices) throws -> DailyReview {
         try store.pool.read { db in
-            let days = (0...13).map { day - Int64($0) * Store.day }
+            let days = (0..<Forecast.window).map { day - Int64($0) * Store.day }
             let figures = try days.map { try DayFigures.load(day: $0, in: db) }
             let cost = try Self.cost(day: day, figures: figures[0], prices: prices, in: db)
             let lastSeven = Array(figures[0..<7])
             let triggers = Self.triggers(lastSeven)
             let recommendation = try Self.recommend(day: day, triggers: triggers, prices: prices, in: db)
+            let c = RFC3339.utcComponents(Date(timeIntervalSince1970: Double(day) / 1000))
+            let dailyCosts = figures.filter(\.hasData).map {
+                deploymentCost(reporting: $0.instances.count, prices: prices) + transferCost(messages: $0.messagesOut, prices: prices).cost
+            }
+            let forecast = Forecast.make(day: day, days: figures, dailyCosts: dailyCosts, cost: cost,
+                                         daysInMonth: daysInMonth(year: c.year, month: c.month), dayOfMonth: c.day)
             return DailyReview(figures: figures[0], previous: figures[1], week: Array(figures[1...7]), cost: cost,
-                               triggers: triggers, recommendation: recommendation, prices: prices)
+                               triggers: triggers, recommendation: recommendation, prices: prices, forecast: forecast)
         }
+    }
+
+    /// The review of a UTC month (`start` its first day), compared with the month before; the cost is the
+    /// month's, and the triggers, recommendation and forecast those of its last day (or of today, for the current month).
+    public static func makeMonth(start: Int64, store: Store, prices: Prices, now: Date = Date()) throws -> DailyReview {
+        let c = RFC3339.utcComponents(Date(timeIntervalSince1970: Double(start) / 1000))
+        let length = daysInMonth(year: c.year, month: c.month)
+        let today = floorDiv(Int64(now.timeIntervalSince1970 * 1000), Store.day) * Store.day
+        let last = min(start + Int64(length - 1) * Store.day, max(start, today - Store.day))
+        var review = try make(day: last, store: store, prices: prices)
+        try store.pool.read { db in
+            let previousLength = daysInMonth(year: c.month == 1 ? c.year - 1 : c.year, month: c.month == 1 ? 12 : c.month - 1)
+            review.figures = try DayFigures.load(day: start, days: length, in: db)
+            review.previous = try DayFigures.load(day: start - Int64(previousLength) * Store.day, days: previousLength, in: db)
+            review.week = []
+            var cost = review.cost
+            cost.day = 0
+            cost.deploymentPerDay = 0
+            cost.transfer = 0
+            cost.transferGB = 0
+            cost.instances = 0
+            let covered = Int((last - start) / Store.day) + 1
+            for offset in 0..<covered {
+                let d = start + Int64(offset) * Store.day
+                let daily = try Self.cost(day: d, figures: try DayFigures.load(day: d, in: db), prices: prices, in: db)
+                cost.day += daily.day
+                cost.deploymentPerDay += daily.deploymentPerDay / Double(covered)
+                cost.transfer += daily.transfer
+                cost.transferGB += daily.transferGB
+                cost.instances = max(cost.instances, daily.instances)
+            }
+            cost.per1000Games = review.figures.gamesFinished > 0 ? cost.day / review.figures.gamesFinished * 1000 : nil
+            cost.perPlayerHour = review.figures.playerHours > 0 ? cost.day / review.figures.playerHours : nil
+            review.cost = cost
+        }
+        return review
     }
 
     /// The review of the seven UTC days ending with `day`, compared with the seven before;
@@ -91,6 +134,7 @@ public struct DailyReview: Sendable {
     }
 
     var isWeek: Bool { figures.days == 7 }
+    var isMonth: Bool { figures.days >= 28 }
 
     static func cost(day: Int64, figures: DayFigures, prices: Prices, in db: Database) throws -> Cost {
         let planned = prices.phase(prices.currentPhase)!
@@ -102,12 +146,8 @@ public struct DailyReview: Sendable {
             phase.instances = reporting
             return phase
         }
-        func deployment(_ reporting: Int) -> Double { prices.hourly(fleet(reporting)) * 24 }
-        let freePerDay = prices.freeGBPerMonth * 12 / 365
-        func transfer(_ messages: Double) -> (gb: Double, cost: Double) {
-            let gb = messages * prices.bytesPerMessage / 1e9
-            return (gb, max(0, gb - freePerDay) * prices.transferPerGB)
-        }
+        func deployment(_ reporting: Int) -> Double { deploymentCost(reporting: reporting, prices: prices) }
+        func transfer(_ messages: Double) -> (gb: Double, cost: Double) { transferCost(messages: messages, prices: prices) }
         let today = transfer(figures.messagesOut)
         let dayCost = deployment(figures.instances.count) + today.cost
         // Month to date: every day of the month so far costs the deployment, plus its traffic.
@@ -128,6 +168,22 @@ public struct DailyReview: Sendable {
                     projectedMonth: projected,
                     per1000Games: figures.gamesFinished > 0 ? dayCost / figures.gamesFinished * 1000 : nil,
                     perPlayerHour: figures.playerHours > 0 ? dayCost / figures.playerHours : nil)
+    }
+
+    /// The fleet that ran is what it cost: the phase's instances, or more when more reported (a day, in the currency).
+    static func deploymentCost(reporting: Int, prices: Prices) -> Double {
+        var phase = prices.phase(prices.currentPhase)!
+        if reporting > phase.instances {
+            if !phase.loadBalancer { phase.publicIPs = max(phase.publicIPs, reporting) }
+            phase.instances = reporting
+        }
+        return prices.hourly(phase) * 24
+    }
+
+    /// A day's traffic to clients (GB) and its cost after the day's share of the free allowance.
+    static func transferCost(messages: Double, prices: Prices) -> (gb: Double, cost: Double) {
+        let gb = messages * prices.bytesPerMessage / 1e9
+        return (gb, max(0, gb - prices.freeGBPerMonth * 12 / 365) * prices.transferPerGB)
     }
 
     static func daysInMonth(year: Int, month: Int) -> Int {
@@ -250,18 +306,21 @@ extension DailyReview {
             let values = present.compactMap(value)
             return values.isEmpty ? .null : JSON(values.reduce(0, +) / Double(values.count))
         }
-        if isWeek {
-            var week = day(figures)
-            week["date"] = nil
-            week["from"] = .string(Self.date(figures.day))
-            week["to"] = .string(Self.date(figures.day + 6 * Store.day))
+        if isWeek || isMonth {
+            let period = isMonth ? "month" : "week"
+            var span = day(figures)
+            span["date"] = nil
+            span["from"] = .string(Self.date(figures.day))
+            span["to"] = .string(Self.date(figures.day + Int64(figures.days - 1) * Store.day))
             var before = day(previous)
             before["date"] = nil
             before["from"] = .string(Self.date(previous.day))
+            before["to"] = .string(Self.date(previous.day + Int64(previous.days - 1) * Store.day))
             return [
-                "period": "week", "week": week, "previous_week": before,
+                "period": .string(period), .init(stringLiteral: period): span, .init(stringLiteral: "previous_" + period): before,
+                "forecast": forecast.json,
                 "cost": [
-                    "currency": .string(prices.currency), "instances": JSON(cost.instances), "week": JSON(cost.day),
+                    "currency": .string(prices.currency), "instances": JSON(cost.instances), .init(stringLiteral: period): JSON(cost.day),
                     "transfer_gb": JSON(cost.transferGB), "transfer": JSON(cost.transfer), "month_to_date": JSON(cost.monthToDate),
                     "projected_month": JSON(cost.projectedMonth), "per_1000_games": cost.per1000Games.map { JSON($0) } ?? .null,
                     "per_player_hour": cost.perPlayerHour.map { JSON($0) } ?? .null, "phase": JSON(prices.currentPhase),
@@ -276,6 +335,7 @@ extension DailyReview {
         }
         return [
             "period": "day",
+            "forecast": forecast.json,
             "day": day(figures),
             "previous_day": day(previous),
             "seven_day_average": [
@@ -303,6 +363,7 @@ extension DailyReview {
     /// "12 (day before 10, 7-day avg 9.5)"; a week: "84 (week before 70)". `unit` follows every figure ("18.8%").
     func compared(_ value: Double?, _ previous: Double?, unit: String = "", _ week: (DayFigures) -> Double?) -> String {
         let show = { (v: Double?) in v.map { fmt($0) + unit } ?? "–" }
+        if isMonth { return "\(show(value)) (month before \(show(previous)))" }
         if isWeek { return "\(show(value)) (week before \(show(previous)))" }
         let present = self.week.filter(\.hasData).compactMap(week)
         let avg = present.isEmpty ? nil : present.reduce(0, +) / Double(present.count)
@@ -311,12 +372,13 @@ extension DailyReview {
 
     public var markdown: String {
         let f = figures, c = cost, cur = prices.currency
-        let span = isWeek ? "week" : "day"
-        var out = isWeek ? "# Liap Tui weekly review: \(Self.date(f.day)) to \(Self.date(f.day + 6 * Store.day))\n\n"
-                         : "# Liap Tui daily review: \(Self.date(f.day))\n\n"
+        let span = isMonth ? "month" : isWeek ? "week" : "day"
+        var out = isMonth ? "# Liap Tui monthly review: \(Self.date(f.day).prefix(7))\n\n"
+            : isWeek ? "# Liap Tui weekly review: \(Self.date(f.day)) to \(Self.date(f.day + 6 * Store.day))\n\n"
+            : "# Liap Tui daily review: \(Self.date(f.day))\n\n"
         if !f.hasData { out += "**No metrics for this \(span).** Figures below are zero and costs assume the deployment ran.\n\n" }
         // A week's peaks need their day.
-        let at = { (ms: Int64) in self.isWeek ? "\(Self.date(ms)) \(Self.time(ms))" : Self.time(ms) }
+        let at = { (ms: Int64) in self.isWeek || self.isMonth ? "\(Self.date(ms)) \(Self.time(ms))" : Self.time(ms) }
         out += "## Usage\n\n"
         out += "- Peak players: \(compared(f.peakPlayers?.value, previous.peakPlayers?.value) { $0.peakPlayers?.value })\(f.peakPlayers.map { " at \(at($0.time))" } ?? "")\n"
         out += "- Peak connections: \(compared(f.peakConnections?.value, previous.peakConnections?.value) { $0.peakConnections?.value })\(f.peakConnections.map { " at \(at($0.time))" } ?? "")\n"
@@ -348,6 +410,7 @@ extension DailyReview {
         for reason in recommendation.reasons { out += "- \(reason)\n" }
         out += "\n### Upgrade triggers (fire on \(Self.triggerDays) of the last 7 days)\n\n"
         for t in triggers { out += "- \(t.fired ? "**FIRED**" : "not fired"): \(t.name)" + (t.evidence.isEmpty ? "" : " — " + t.evidence.joined(separator: "; ")) + "\n" }
+        out += forecast.markdown(currency: cur)
         return out
     }
 

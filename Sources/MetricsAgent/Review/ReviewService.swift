@@ -80,4 +80,16 @@ public enum ReviewDate {
         }
         return ms
     }
+
+    /// The first day of a month: `YYYY-MM`, or (nil) the month of `day`.
+    public static func monthStart(_ text: String?, day: Int64) throws -> Int64 {
+        if let text, !text.isEmpty {
+            guard text.count == 7, let ms = RFC3339.parseMilliseconds(text + "-01T00:00:00Z") else {
+                throw QueryError("'\(text.prefix(20))' is not a month: use YYYY-MM")
+            }
+            return ms
+        }
+        let c = RFC3339.utcComponents(Date(timeIntervalSince1970: Double(day) / 1000))
+        return day - Int64(c.day - 1) * Store.day
+    }
 }
