@@ -43,6 +43,7 @@ public struct DailyReview: Sendable {
     public var recommendation: Recommendation
     public var prices: Prices
     public var forecast: Forecast
+    public var advice: Advice
 
     /// Days out of the last seven (the day reviewed and six before) a trigger must hold on to fire.
     public static let triggerDays = 3
@@ -61,8 +62,9 @@ public struct DailyReview: Sendable {
             }
             let forecast = Forecast.make(day: day, days: figures, dailyCosts: dailyCosts, cost: cost,
                                          daysInMonth: daysInMonth(year: c.year, month: c.month), dayOfMonth: c.day)
+            let advice = try Advice.make(day: day, prices: prices, in: db)
             return DailyReview(figures: figures[0], previous: figures[1], week: Array(figures[1...7]), cost: cost,
-                               triggers: triggers, recommendation: recommendation, prices: prices, forecast: forecast)
+                               triggers: triggers, recommendation: recommendation, prices: prices, forecast: forecast, advice: advice)
         }
     }
 
@@ -318,7 +320,7 @@ extension DailyReview {
             before["to"] = .string(Self.date(previous.day + Int64(previous.days - 1) * Store.day))
             return [
                 "period": .string(period), .init(stringLiteral: period): span, .init(stringLiteral: "previous_" + period): before,
-                "forecast": forecast.json,
+                "forecast": forecast.json, "advice": advice.json,
                 "cost": [
                     "currency": .string(prices.currency), "instances": JSON(cost.instances), .init(stringLiteral: period): JSON(cost.day),
                     "transfer_gb": JSON(cost.transferGB), "transfer": JSON(cost.transfer), "month_to_date": JSON(cost.monthToDate),
@@ -335,7 +337,7 @@ extension DailyReview {
         }
         return [
             "period": "day",
-            "forecast": forecast.json,
+            "forecast": forecast.json, "advice": advice.json,
             "day": day(figures),
             "previous_day": day(previous),
             "seven_day_average": [
@@ -411,6 +413,7 @@ extension DailyReview {
         out += "\n### Upgrade triggers (fire on \(Self.triggerDays) of the last 7 days)\n\n"
         for t in triggers { out += "- \(t.fired ? "**FIRED**" : "not fired"): \(t.name)" + (t.evidence.isEmpty ? "" : " — " + t.evidence.joined(separator: "; ")) + "\n" }
         out += forecast.markdown(currency: cur)
+        out += "\n## Cost advice\n\n" + advice.lines.map { "- \($0)\n" }.joined()
         return out
     }
 

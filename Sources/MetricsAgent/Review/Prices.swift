@@ -1,6 +1,7 @@
 import Alerting
 import Foundation
 import JSONCore
+import MetricsSchema
 import Yams
 
 /// Prices and the deployment plan, from the YAML file the user edits.
@@ -36,6 +37,47 @@ public struct Prices: Sendable, Equatable {
     public var bytesPerMessage = 250.0
     public var currentPhase = 1
     public var phases: [Phase] = []
+    public var advice = AdviceSettings()
+
+    /// What the cost advice (`advice` in the review) reads: each setting documented in config/prices.yaml.
+    public struct AdviceSettings: Sendable, Equatable {
+        /// Unlimited mode's price of a surplus vCPU-hour of burstable types (t3: 0.05; per type with `unlimited_vcpu_hour`).
+        public var unlimitedVCPUHour = 0.05
+        public var unlimitedByType: [String: Double] = [:]
+        /// Players one instance holds (the plan's upgrade trigger): below it the fleet could run on one.
+        public var oneInstancePlayers = 80.0
+        public var autoscalingTargetCPU = 70.0
+        public var autoscalingMin = 1
+        public var autoscalingMax = 4
+        /// All-upfront reserved instance prices per type, for 1 and 3 years.
+        public var reserved: [String: (oneYear: Double, threeYear: Double)] = [:]
+        public var savingsPlanDiscount: (oneYear: Double, threeYear: Double) = (0, 0)
+        public var freeTierUntil: Int64?
+        public var freeTierTypes: [String] = ["t2.micro", "t3.micro"]
+        public var freeTierInstanceHours = 750.0
+        public var freeTierLoadBalancerHours = 750.0
+        public var freeTierIPv4Hours = 750.0
+        public var providers: [Provider] = []
+
+        public struct Provider: Sendable, Equatable {
+            public var name: String
+            public var plan: String
+            public var vcpus: Double
+            public var memoryGiB: Double
+            public var monthly: Double
+            public var currency: String
+            public var priceDate: String
+        }
+
+        public static func == (a: AdviceSettings, b: AdviceSettings) -> Bool {
+            a.unlimitedVCPUHour == b.unlimitedVCPUHour && a.unlimitedByType == b.unlimitedByType && a.oneInstancePlayers == b.oneInstancePlayers
+                && a.autoscalingTargetCPU == b.autoscalingTargetCPU && a.autoscalingMin == b.autoscalingMin && a.autoscalingMax == b.autoscalingMax
+                && a.reserved.mapValues { [$0.oneYear, $0.threeYear] } == b.reserved.mapValues { [$0.oneYear, $0.threeYear] }
+                && a.savingsPlanDiscount == b.savingsPlanDiscount && a.freeTierUntil == b.freeTierUntil && a.freeTierTypes == b.freeTierTypes
+                && a.freeTierInstanceHours == b.freeTierInstanceHours && a.freeTierLoadBalancerHours == b.freeTierLoadBalancerHours
+                && a.freeTierIPv4Hours == b.freeTierIPv4Hours && a.providers == b.providers
+        }
+    }
 
     public func type(_ name: String) -> InstanceType? { instanceTypes.first { $0.name == name } }
     public func phase(_ number: Int) -> Phase? { phases.first { $0.number == number } }
@@ -101,6 +143,51 @@ public struct Prices: Sendable, Equatable {
                                   publicIPs: item["public_ips"]?.int ?? 0, cacheType: cache))
         }
         guard p.phase(p.currentPhase) != nil else { throw ConfigProblem("current_phase", "no phase number \(p.currentPhase) under phases") }
+        try parseAdvice(root, into: &p.advice, number: number)
         return p
+    }
+
+    static func parseAdvice(_ root: JSON, into a: inout AdviceSettings, number: (JSON?, String) throws -> Double?) throws {
+        a.unlimitedVCPUHour = try number(root["cpu_credits"]?["unlimited_vcpu_hour"], "cpu_credits.unlimited_vcpu_hour") ?? a.unlimitedVCPUHour
+        for (name, spec) in root["instance_types"]?.object ?? [:] {
+            if let v = try number(spec["unlimited_vcpu_hour"], "instance_types.\(name).unlimited_vcpu_hour") { a.unlimitedByType[name] = v }
+        }
+        a.oneInstancePlayers = try number(root["scheduled_scaling"]?["one_instance_players"], "scheduled_scaling.one_instance_players") ?? a.oneInstancePlayers
+        let scaling = root["autoscaling"]
+        a.autoscalingTargetCPU = try number(scaling?["target_cpu_percent"], "autoscaling.target_cpu_percent") ?? a.autoscalingTargetCPU
+        a.autoscalingMin = Int(try number(scaling?["min_size"], "autoscaling.min_size") ?? Double(a.autoscalingMin))
+        a.autoscalingMax = Int(try number(scaling?["max_size"], "autoscaling.max_size") ?? Double(a.autoscalingMax))
+        guard a.autoscalingMin >= 1, a.autoscalingMax >= a.autoscalingMin, a.autoscalingTargetCPU > 0, a.autoscalingTargetCPU <= 100 else {
+            throw ConfigProblem("autoscaling", "needs 1 <= min_size <= max_size and 0 < target_cpu_percent <= 100")
+        }
+        for (name, spec) in root["reserved"]?["all_upfront"]?.object ?? [:] {
+            guard let one = try number(spec["1y"], "reserved.all_upfront.\(name).1y"), let three = try number(spec["3y"], "reserved.all_upfront.\(name).3y") else {
+                throw ConfigProblem("reserved.all_upfront.\(name)", "needs 1y and 3y prices")
+            }
+            a.reserved[name] = (one, three)
+        }
+        a.savingsPlanDiscount = (try number(root["reserved"]?["savings_plan_discount"]?["1y"], "reserved.savings_plan_discount.1y") ?? 0,
+                                 try number(root["reserved"]?["savings_plan_discount"]?["3y"], "reserved.savings_plan_discount.3y") ?? 0)
+        let free = root["free_tier"]
+        if let until = free?["until"]?.string, !until.isEmpty {
+            guard until.count == 10, let ms = RFC3339.parseMilliseconds(until + "T00:00:00Z") else {
+                throw ConfigProblem("free_tier.until", "'\(until)' is not a date YYYY-MM-DD")
+            }
+            a.freeTierUntil = ms
+        }
+        if let types = free?["instance_types"]?.array { a.freeTierTypes = types.compactMap(\.string) }
+        a.freeTierInstanceHours = try number(free?["instance_hours"], "free_tier.instance_hours") ?? a.freeTierInstanceHours
+        a.freeTierLoadBalancerHours = try number(free?["load_balancer_hours"], "free_tier.load_balancer_hours") ?? a.freeTierLoadBalancerHours
+        a.freeTierIPv4Hours = try number(free?["public_ipv4_hours"], "free_tier.public_ipv4_hours") ?? a.freeTierIPv4Hours
+        for (i, item) in (root["providers"]?.array ?? []).enumerated() {
+            let path = "providers[\(i)]"
+            guard let name = item["name"]?.string, let plan = item["plan"]?.string,
+                  let vcpus = try number(item["vcpus"], path + ".vcpus"), let memory = try number(item["memory_gib"], path + ".memory_gib"),
+                  let monthly = try number(item["monthly"], path + ".monthly") else {
+                throw ConfigProblem(path, "needs name, plan, vcpus, memory_gib and monthly")
+            }
+            a.providers.append(.init(name: name, plan: plan, vcpus: vcpus, memoryGiB: memory, monthly: monthly,
+                                     currency: item["currency"]?.string ?? "USD", priceDate: item["price_date"]?.string ?? "unknown"))
+        }
     }
 }
