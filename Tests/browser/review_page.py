@@ -41,6 +41,11 @@ def main(url, shots):
         assert "projected" in driver.find_element(By.ID, "month-forecast").text
         trend = driver.execute_script("return forecastChart.series.map(s => ({name: s.name, n: s.points.length}))")
         assert trend[0]["n"] >= 7 and any(s["name"] == "trend" for s in trend), trend
+        # Cost advice: a line per tip, and the credit balance charted (phase 1 runs a burstable t3.small).
+        advice = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#advice li")]
+        assert len(advice) == 6 and advice[0].startswith("CPU credits") and any(a.startswith("Other providers") for a in advice), advice
+        credits = driver.execute_script("return creditsChart ? creditsChart.series.map(s => s.points.length) : []")
+        assert credits and all(n >= 24 for n in credits), credits
         driver.save_screenshot(os.path.join(shots, "review.png"))
 
         # The month view beside the day.

@@ -70,6 +70,7 @@ async function load() {
   $("coverage").textContent = `${coverage}. Restarts: ${d.restarts}. Alerts fired: ${d.alerts_fired.join(", ") || "none"}.`;
 
   renderForecast(r);
+  renderAdvice(r);
   const from = period === "day" ? dayStart(date) : dayStart(d.from), to = period === "day" ? from + 86400e3 : dayStart(d.to) + 86400e3;
   const step = Math.max(300, Math.round((to - from) / 1000 / 600 / 300) * 300);
   await Promise.all(charts.map(async (c) => {
@@ -94,6 +95,24 @@ function renderLegend(c) {
     c.chart.draw();
     renderLegend(c);
   });
+}
+
+// The plan's cost tips as numbers (the markdown's lines), and the burstable instances' credit balance charted.
+let creditsChart = null;
+function renderAdvice(r) {
+  const lines = r.markdown.split("\n## Cost advice\n")[1] || "";
+  $("advice").replaceChildren(...lines.split("\n").filter((l) => l.startsWith("- ")).map((l) => el("li", l.slice(2))));
+  const credits = r.advice.cpu_credits, canvas = $("credits-chart");
+  $("credits-panel").hidden = !credits.applicable;
+  if (!credits.applicable) return;
+  if (!creditsChart) creditsChart = new TimeChart(canvas, { min: 0, unit: "credits", thresholds: [{ value: credits.max_balance, label: "full", color: "#16a34a" }] });
+  const series = credits.instances.map((i, n) => ({ name: i.instance + (i.runs_out === "never" ? "" : " (ran out " + i.runs_out + ")"),
+    color: getComputedStyle(canvas).getPropertyValue(`--s${n % 6}`).trim(), points: i.balance, main: n === 0 }));
+  const all = series.flatMap((s) => s.points);
+  const from = all.length ? Math.min(...all.map((p) => p[0])) - 3600e3 : Date.now() - 14 * 86400e3;
+  const to = all.length ? Math.max(...all.map((p) => p[0])) : Date.now();
+  creditsChart.setData({ from, to, series, annotations: [] });
+  fillLegend($("credits-legend"), series, () => {});
 }
 
 // Each trigger's trend: when it is crossed (or not within 90 days); peak players charted with the fitted line.
