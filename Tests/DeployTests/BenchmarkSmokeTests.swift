@@ -25,6 +25,7 @@ import TestSupport
         (["failover", "--trials", "1", "--redis-heartbeat", "0.5"], "failover_seconds median="),
         (["fleet-replication", "--samples", "2", "--backlog", "300", "--peer-poll", "200ms"], "catch_up lines=300"),
         (["alert-e2e", "--trials", "1"], "trials=1 median_s="),
+        (["message-sizes", "--games", "1"], "protocol=2 rounds="),
     ])
     func benchmarkRunsAndReports(arguments: [String], expected: String) async throws {
         let bench = ChildProcess("liaptui-bench", arguments, directory: Self.repository)
