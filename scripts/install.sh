@@ -69,7 +69,7 @@ cp docs/*.md "$ROOT$PREFIX/share/doc/liaptui/"
 install -D -m 0644 deploy/nginx/liaptui.conf "$ROOT$PREFIX/share/liaptui/nginx/liaptui.conf"
 
 # Configuration the user edits is never overwritten: a newer default lands beside it as .dist.
-for file in alerts.yaml prices.yaml; do
+for file in alerts.yaml alerts.test.yaml prices.yaml; do
   if [ -e "$ROOT$ETC_DIR/$file" ]; then
     install -m 0644 "config/$file" "$ROOT$ETC_DIR/$file.dist"
   else

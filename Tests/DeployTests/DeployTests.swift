@@ -56,6 +56,10 @@ import TestSupport
         #expect(try await HTTP.get("http://127.0.0.1:\(agentPort)/").body.contains("dashboard.js"))
         #expect(try await HTTP.get("http://127.0.0.1:\(agentPort)/api/dashboards").body.contains("overview"))
         #expect(agentLog.contains("alerting on"))
+        // The installed rules' own tests pass against the installed rules.
+        let ruleTests = ChildProcess(bin.appendingPathComponent("metrics-agent").path, ["alerts", "test-rules", t.appendingPathComponent("etc/alerts.test.yaml").path])
+        try ruleTests.start()
+        #expect(await ruleTests.wait(timeout: .seconds(60)) == 0, "\(ruleTests.log)")
         #expect(try await eventually(timeout: .seconds(10)) { try AgentDatabase(path: t.appendingPathComponent("var/metrics.sqlite").path).sampleTimestamps().count >= 2 })
         // Installing again keeps the user's edited configuration and puts the new default beside it.
         try "# edited\n".appending(try String(contentsOf: t.appendingPathComponent("etc/alerts.yaml"), encoding: .utf8))
