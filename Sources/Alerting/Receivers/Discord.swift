@@ -4,18 +4,8 @@ import JSONCore
 
 /// Discord webhooks: one embed (title ≤ 256, description ≤ 4,096, ≤ 25 fields, 6,000 characters in all) and
 /// mentions disabled. Answers 204, or 429 with `retry_after` in its JSON body.
-enum DiscordReceiver: ReceiverKind {
-    static let keys: Set<String> = ["url"]
-
-    static func configure(_ receiver: inout ReceiverConfig, _ f: Fields) throws {
-        receiver.url = try f.httpURL("url")
-    }
-
+enum DiscordReceiver: ChatWebhookKind {
     static var escape: @Sendable (String) -> String { { escapeText($0) } }
-
-    static func alert(_ n: AlertNotification, text: RenderedText?, receiver: ReceiverConfig) -> Data {
-        Data(payload(n, text: text).text.utf8)
-    }
 
     static func message(title: String, markdown: String, data: JSON, receiver: ReceiverConfig) -> Data? {
         let body: JSON = [

@@ -82,6 +82,23 @@ extension ReceiverKind {
     }
 }
 
+/// A chat service's incoming webhook: a URL, and a JSON body of the service's own shape.
+protocol ChatWebhookKind: ReceiverKind {
+    static func payload(_ n: AlertNotification, text: RenderedText?) -> JSON
+}
+
+extension ChatWebhookKind {
+    static var keys: Set<String> { ["url"] }
+
+    static func configure(_ receiver: inout ReceiverConfig, _ f: Fields) throws {
+        receiver.url = try f.httpURL("url")
+    }
+
+    static func alert(_ n: AlertNotification, text: RenderedText?, receiver: ReceiverConfig) -> Data {
+        Data(payload(n, text: text).text.utf8)
+    }
+}
+
 /// A receiver's title and body from its templates. The body's values are escaped for the service (its markup
 /// is the template's own); the title is plain text, which each kind escapes where its service reads markup.
 struct RenderedText: Sendable, Equatable {

@@ -4,18 +4,8 @@ import JSONCore
 
 /// Slack incoming webhooks: a header, a section per alert with mrkdwn fields (at most 50 blocks, 3,000
 /// characters a section), and a link to the dashboard. Answers 200 `ok`, or 429 with `Retry-After`.
-enum SlackReceiver: ReceiverKind {
-    static let keys: Set<String> = ["url"]
-
-    static func configure(_ receiver: inout ReceiverConfig, _ f: Fields) throws {
-        receiver.url = try f.httpURL("url")
-    }
-
+enum SlackReceiver: ChatWebhookKind {
     static var escape: @Sendable (String) -> String { { escapeText($0) } }
-
-    static func alert(_ n: AlertNotification, text: RenderedText?, receiver: ReceiverConfig) -> Data {
-        Data(payload(n, text: text).text.utf8)
-    }
 
     static func message(title: String, markdown: String, data: JSON, receiver: ReceiverConfig) -> Data? {
         let text = escapeText(markdown).replacingOccurrences(of: "**", with: "*")

@@ -3,17 +3,7 @@ import Foundation
 import JSONCore
 
 /// Microsoft Teams through a Workflows webhook: an Adaptive Card (version 1.2) kept well under Teams' 28 KB.
-enum TeamsReceiver: ReceiverKind {
-    static let keys: Set<String> = ["url"]
-
-    static func configure(_ receiver: inout ReceiverConfig, _ f: Fields) throws {
-        receiver.url = try f.httpURL("url")
-    }
-
-    static func alert(_ n: AlertNotification, text: RenderedText?, receiver: ReceiverConfig) -> Data {
-        Data(payload(n, text: text).text.utf8)
-    }
-
+enum TeamsReceiver: ChatWebhookKind {
     static func message(title: String, markdown: String, data: JSON, receiver: ReceiverConfig) -> Data? {
         let body: JSON = ["type": "message", "attachments": [[
             "contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": .null,

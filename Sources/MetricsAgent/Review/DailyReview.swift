@@ -73,45 +73,26 @@ public struct DailyReview: Sendable {
     public static func makeMonth(start: Int64, store: Store, prices: Prices, now: Date = Date()) throws -> DailyReview {
         let c = RFC3339.utcComponents(Date(timeIntervalSince1970: Double(start) / 1000))
         let length = daysInMonth(year: c.year, month: c.month)
+        let previousLength = daysInMonth(year: c.month == 1 ? c.year - 1 : c.year, month: c.month == 1 ? 12 : c.month - 1)
         let today = floorDiv(Int64(now.timeIntervalSince1970 * 1000), Store.day) * Store.day
         let last = min(start + Int64(length - 1) * Store.day, max(start, today - Store.day))
-        var review = try make(day: last, store: store, prices: prices)
-        try store.pool.read { db in
-            let previousLength = daysInMonth(year: c.month == 1 ? c.year - 1 : c.year, month: c.month == 1 ? 12 : c.month - 1)
-            review.figures = try DayFigures.load(day: start, days: length, in: db)
-            review.previous = try DayFigures.load(day: start - Int64(previousLength) * Store.day, days: previousLength, in: db)
-            review.week = []
-            var cost = review.cost
-            cost.day = 0
-            cost.deploymentPerDay = 0
-            cost.transfer = 0
-            cost.transferGB = 0
-            cost.instances = 0
-            let covered = Int((last - start) / Store.day) + 1
-            for offset in 0..<covered {
-                let d = start + Int64(offset) * Store.day
-                let daily = try Self.cost(day: d, figures: try DayFigures.load(day: d, in: db), prices: prices, in: db)
-                cost.day += daily.day
-                cost.deploymentPerDay += daily.deploymentPerDay / Double(covered)
-                cost.transfer += daily.transfer
-                cost.transferGB += daily.transferGB
-                cost.instances = max(cost.instances, daily.instances)
-            }
-            cost.per1000Games = review.figures.gamesFinished > 0 ? cost.day / review.figures.gamesFinished * 1000 : nil
-            cost.perPlayerHour = review.figures.playerHours > 0 ? cost.day / review.figures.playerHours : nil
-            review.cost = cost
-        }
-        return review
+        return try span(start: start, days: length, previousDays: previousLength, costedDays: Int((last - start) / Store.day) + 1,
+                        lastDay: last, store: store, prices: prices)
     }
 
     /// The review of the seven UTC days ending with `day`, compared with the seven before;
     /// the cost is the week's, and the triggers and recommendation are those of its last day.
     public static func makeWeek(endingOn day: Int64, store: Store, prices: Prices) throws -> DailyReview {
-        var review = try make(day: day, store: store, prices: prices)
+        try span(start: day - 6 * Store.day, days: 7, previousDays: 7, costedDays: 7, lastDay: day, store: store, prices: prices)
+    }
+
+    /// A review of several days from `start` against the `previousDays` before them: the figures over the span,
+    /// the cost of its first `costedDays` (those that have passed), the rest as of `lastDay`.
+    static func span(start: Int64, days: Int, previousDays: Int, costedDays: Int, lastDay: Int64, store: Store, prices: Prices) throws -> DailyReview {
+        var review = try make(day: lastDay, store: store, prices: prices)
         try store.pool.read { db in
-            let start = day - 6 * Store.day
-            review.figures = try DayFigures.load(day: start, days: 7, in: db)
-            review.previous = try DayFigures.load(day: start - 7 * Store.day, days: 7, in: db)
+            review.figures = try DayFigures.load(day: start, days: days, in: db)
+            review.previous = try DayFigures.load(day: start - Int64(previousDays) * Store.day, days: previousDays, in: db)
             review.week = []
             var cost = review.cost
             cost.day = 0
@@ -119,11 +100,11 @@ public struct DailyReview: Sendable {
             cost.transfer = 0
             cost.transferGB = 0
             cost.instances = 0
-            for offset in 0..<7 {
+            for offset in 0..<costedDays {
                 let d = start + Int64(offset) * Store.day
                 let daily = try Self.cost(day: d, figures: try DayFigures.load(day: d, in: db), prices: prices, in: db)
                 cost.day += daily.day
-                cost.deploymentPerDay += daily.deploymentPerDay / 7
+                cost.deploymentPerDay += daily.deploymentPerDay / Double(costedDays)
                 cost.transfer += daily.transfer
                 cost.transferGB += daily.transferGB
                 cost.instances = max(cost.instances, daily.instances)

@@ -98,10 +98,7 @@ extension Store {
             for tier in Tier.rolled {
                 for m in v1MetricColumns { try db.execute(sql: "ALTER TABLE \(tier.table) ADD COLUMN \(m)_sketch BLOB") }
             }
-            try db.execute(sql: """
-                INSERT OR IGNORE INTO rollup_dirty (instance_id, day)
-                SELECT DISTINCT instance_id, (ts / 86400000) * 86400000 FROM samples WHERE ts >= 0
-                """)
+            try rollUpAgainEveryStoredDay(in: db)
         })]
     }
 }
@@ -109,15 +106,20 @@ extension Store {
 extension Store {
     /// The minute each bucket's maximum came at, per metric: charts label a peak with its exact minute at any
     /// zoom. Every day whose raw minutes are stored is rolled up again to fill them.
+    /// Marks every day whose raw minutes are stored for a new roll-up (a migration that adds rollup columns).
+    static func rollUpAgainEveryStoredDay(in db: Database) throws {
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO rollup_dirty (instance_id, day)
+            SELECT DISTINCT instance_id, (ts / 86400000) * 86400000 FROM samples WHERE ts >= 0
+            """)
+    }
+
     static var peakMigrations: [(String, @Sendable (Database) throws -> Void)] {
         [("v8: the minute of each bucket's maximum", { db in
             for tier in Tier.rolled {
                 for m in metricColumns { try db.execute(sql: "ALTER TABLE \(tier.table) ADD COLUMN \(m)_max_ts INTEGER") }
             }
-            try db.execute(sql: """
-                INSERT OR IGNORE INTO rollup_dirty (instance_id, day)
-                SELECT DISTINCT instance_id, (ts / 86400000) * 86400000 FROM samples WHERE ts >= 0
-                """)
+            try rollUpAgainEveryStoredDay(in: db)
         })]
     }
 }
