@@ -129,6 +129,10 @@ function toggleSeries(c, name, solo) {
 
 // ---------- Alerts: firing now, the last 24 hours, and the way from an annotation to its alert ----------
 
+let alertsPanelTouched = false, alertsPanelSet = null;
+// A toggle to anything but what the page set is the user's.
+$("alerts").addEventListener("toggle", () => { if ($("alerts").open !== alertsPanelSet) alertsPanelTouched = true; });
+
 async function loadAlerts() {
   try {
     const [current, past] = await Promise.all([getJSON("/api/alerts"), getJSON("/api/alerts/history?from=now-24h&to=now")]);
@@ -151,6 +155,8 @@ async function loadAlerts() {
       table.append(tr);
     }
     $("alerts-none").hidden = firing.length > 0;
+    // Open while something fires, folded when nothing does (until the user opens or folds it).
+    if (!alertsPanelTouched) $("alerts").open = alertsPanelSet = firing.length > 0;
     $("alerts-count").textContent = firing.length ? `${firing.length} firing` : "none firing";
     const list = $("alerts-history");
     list.replaceChildren(...(past.history || []).slice(0, 200).map((h) => {
