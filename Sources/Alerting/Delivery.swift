@@ -174,6 +174,17 @@ public final class Delivery: Sendable {
         let body = Payloads.body(n, receiver: receiver, templates: config.templates)
         let entry = Outbox.Entry(id: 0, receiver: name, messageID: "msg_test_\(Int(now.timeIntervalSince1970))", body: body,
                                  summary: "test", attempts: 0, nextAttemptAt: 0, createdAt: 0)
-        return await send(entry, to: receiver, now: now)
+        let result = await send(entry, to: receiver, now: now)
+        if receiver.kind == .pagerduty, case .delivered = result {
+            // A pager's test incident is resolved at once (the same dedup key): nobody is left with an open incident.
+            var resolved = n
+            resolved.status = "resolved"
+            resolved.alerts = n.alerts.map { var a = $0; a.status = "resolved"; a.endsAt = now; return a }
+            let resolve = Outbox.Entry(id: 0, receiver: name, messageID: entry.messageID + "_resolved",
+                                       body: Payloads.body(resolved, receiver: receiver, templates: config.templates),
+                                       summary: "test resolved", attempts: 0, nextAttemptAt: 0, createdAt: 0)
+            return await send(resolve, to: receiver, now: now)
+        }
+        return result
     }
 }

@@ -201,6 +201,18 @@ import TestSupport
         #expect(events[0]["payload"]?["summary"]?.string?.hasPrefix("FIRING: HighCPU") == true)
     }
 
+    @Test func testingAPagerLeavesNoIncidentOpen() async throws {
+        let receiver = try await FakeReceiver.start([.status(202)])
+        let file = TemporaryDirectory.make("pager-test").appendingPathComponent("alerts.yaml")
+        try "receivers:\n  - {name: pager, type: pagerduty, url: \"\(receiver.url)\", routing_key: key123}\n".write(to: file, atomically: true, encoding: .utf8)
+        let cli = ChildProcess("metrics-agent", ["alerts", "test", "--rules", file.path, "--receiver", "pager"])
+        try cli.start()
+        #expect(await cli.wait() == 0, "\(cli.log)")
+        let events = receiver.received.map { try! JSONParser.parse($0.body) }
+        #expect(events.map { $0["event_action"]?.string } == ["trigger", "resolve"])
+        #expect(events.count == 2 && events[0]["dedup_key"] == events[1]["dedup_key"])
+    }
+
     /// The running agent: game-server lines → routing tree → Slack (templated), PagerDuty and e-mail.
     @Test func theAgentRoutesToChatPagerAndMail() async throws {
         let chat = try await FakeReceiver.start([.status(200)])

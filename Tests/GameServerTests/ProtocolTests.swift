@@ -145,8 +145,16 @@ import TestSupport
         #expect(welcome["id"] == nil)
 
         // A version the server does not speak: the error names the ones it does, then the socket closes.
-        let v9 = try await GameClient.connect(url: server.wsURL("/ws/lobby?protocol=9"))
-        let refused = try await v9.waitFor("error", timeout: .seconds(30))
+        // hummingbird's WebSocket client sometimes loses frames that arrive together with the 101 answer when the
+        // server closes at once (a raw socket always gets both the error and the close frame from the server, even
+        // under load), so a refusal is looked for on up to three connections.
+        var v9 = try await GameClient.connect(url: server.wsURL("/ws/lobby?protocol=9"))
+        var answer = try? await v9.waitFor("error", timeout: .seconds(10))
+        for _ in 0..<2 where answer == nil {
+            v9 = try await GameClient.connect(url: server.wsURL("/ws/lobby?protocol=9"))
+            answer = try? await v9.waitFor("error", timeout: .seconds(10))
+        }
+        let refused = try #require(answer)
         #expect(refused["code"]?.string == "unsupported_protocol")
         #expect(refused["supported"]?.array?.compactMap(\.int) == [1, 2])
         try await v9.waitUntilClosed(timeout: .seconds(30))
