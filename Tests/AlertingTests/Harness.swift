@@ -94,7 +94,7 @@ final class AlertHarness: @unchecked Sendable {
 /// A rules file with one webhook receiver and the given rules (YAML list items).
 func rulesYAML(receiverURL: String = "http://127.0.0.1:9/hook", kind: String = "webhook", groupWait: String = "0s",
                groupInterval: String = "1m", repeatInterval: String = "4h", groupBy: String = "[alertname, instance_id]",
-               extraReceivers: String = "", _ rules: String) -> String {
+               extraReceivers: String = "", timeout: String = "2s", _ rules: String) -> String {
     """
     global:
       group_wait: \(groupWait)
@@ -109,7 +109,7 @@ func rulesYAML(receiverURL: String = "http://127.0.0.1:9/hook", kind: String = "
       - name: main
         type: \(kind)
         url: \(receiverURL)
-        timeout: 2s
+        timeout: \(timeout)
     \(extraReceivers)
     rules:
     \(rules)

@@ -6,7 +6,9 @@ import Testing
 import TestSupport
 
 /// The review's cost advice on generated months, each figure against its own computation here.
-@Suite struct AdviceTests {
+/// Serialized: each test writes weeks of minutes synchronously, and two at once would hold both of a 2-core machine's
+/// concurrency threads that other suites' servers need.
+@Suite(.serialized) struct AdviceTests {
     static let november1: Int64 = 1_793_491_200_000  // 2026-11-01T00:00:00Z, a Sunday
     static let day: Int64 = 86_400_000
     static let micro = 0.0104
@@ -27,7 +29,8 @@ import TestSupport
                     for minute in 0..<1440 {
                         let v = values(d, minute)
                         let columns = v.keys.sorted()
-                        try db.execute(sql: "INSERT INTO samples (instance_id, ts\(columns.map { ", " + $0 }.joined())) VALUES (?, ?\(String(repeating: ", ?", count: columns.count)))",
+                        // A cached statement: tens of thousands of rows, on a test thread others wait for.
+                        try db.cachedStatement(sql: "INSERT INTO samples (instance_id, ts\(columns.map { ", " + $0 }.joined())) VALUES (?, ?\(String(repeating: ", ?", count: columns.count)))").execute(
                                        arguments: StatementArguments([instance, Self.november1 + Int64(d) * Self.day + Int64(minute) * 60_000] + columns.map { v[$0]! as DatabaseValueConvertible })!)
                     }
                 }
