@@ -5,6 +5,7 @@ import JSONCore
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// What one delivery attempt came to.
 public enum DeliveryResult: Sendable, Equatable {
@@ -56,7 +57,23 @@ public final class Delivery: Sendable {
         // An attempt once begun runs to its end and is recorded, even when the agent is
         // shutting down: cancelled between the receiver's 2xx and the outbox update, it
         // would be sent again after the restart. The receiver's timeout bounds the wait.
-        return try await Task { try await self.attempt(entry, to: receiver, now: now) }.value
+        let task = Task { try await self.attempt(entry, to: receiver, now: now) }
+        let key = inFlight.withLock { state -> Int in
+            state.next += 1
+            state.tasks[state.next] = task
+            return state.next
+        }
+        defer { _ = inFlight.withLock { $0.tasks.removeValue(forKey: key) } }
+        return try await task.value
+    }
+
+    /// Attempts under way, so the process waits for them before it exits (`finishAttempts`).
+    private let inFlight = Mutex<(next: Int, tasks: [Int: Task<Date, Error>])>((0, [:]))
+
+    /// Waits for every attempt under way to be answered and recorded (each bounded by its receiver's timeout):
+    /// the last thing the agent does before it exits, whatever cut its services short.
+    public func finishAttempts() async {
+        for task in inFlight.withLock({ Array($0.tasks.values) }) { _ = try? await task.value }
     }
 
     private func attempt(_ entry: Outbox.Entry, to receiver: ReceiverConfig, now: Date) async throws -> Date {

@@ -109,8 +109,10 @@ public final class MetricsAgentApp: Sendable {
         if !config.scrape.isEmpty {
             services.append(ScrapeService(app: self, live: live, newData: newData))
         }
+        var delivery: Delivery?
         if let engine = alertEngine, let alerts = alertConfig {
-            services.append(AlertService(app: self, engine: engine, delivery: Delivery(config: alerts, pool: store.pool, logger: logger, wakeup: deliveryWakeup), newData: newData))
+            delivery = Delivery(config: alerts, pool: store.pool, logger: logger, wakeup: deliveryWakeup)
+            services.append(AlertService(app: self, engine: engine, delivery: delivery!, newData: newData))
             logger.notice("alerting on", metadata: ["rules": "\(alerts.rules.count)", "receivers": "\(alerts.receivers.map(\.name).joined(separator: ","))"])
             if !alerts.heartbeats.isEmpty { services.append(HeartbeatService(app: self, heartbeats: alerts.heartbeats)) }
         }
@@ -121,7 +123,14 @@ public final class MetricsAgentApp: Sendable {
             "log_dirs": "\(config.tailer.directories.joined(separator: ","))", "db": "\(config.databasePath)",
             "listen": "\(config.listenHost):\(config.listenPort)",
         ])
-        try await ServiceGroup(configuration: groupConfig).run()
+        do {
+            try await ServiceGroup(configuration: groupConfig).run()
+        } catch {
+            // Even when the graceful shutdown ran out of time: a notification a receiver is answering is recorded.
+            await delivery?.finishAttempts()
+            throw error
+        }
+        await delivery?.finishAttempts()
         logger.notice("metrics agent stopped")
     }
 
