@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
         // STARTTLS for the e-mail receiver; already in the graph through async-http-client.
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
+        // HTTP/1 parts as swift-http-types for the game server's own WebSocket upgrade channel; already in the graph through hummingbird.
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.24.0"),
     ],
     targets: [
         // The engine is pure computation; optimised even in debug builds, the
@@ -47,9 +49,10 @@ let package = Package(
             dependencies: [
                 "GameEngine", "MetricsSchema", "JSONCore", "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                // The server's child channel, wrapped to answer WebSocket upgrades during a drain (DrainRefusal).
+                // The server's own child channel (GameChannel): HTTP through Hummingbird, WebSockets on the event loop.
                 .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -2,7 +2,6 @@ import Foundation
 import MetricsSchema
 import Hummingbird
 import HummingbirdCore
-import HummingbirdWebSocket
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -62,26 +61,11 @@ public struct GameServerApp: Sendable {
         router.middlewares.add(FileMiddleware(webRoot, searchForIndexHtml: true, logger: logger))
 
         let session = WebSocketSession(directory: directory, metrics: metrics, config: config, clock: clock, logger: logger)
-        let wsRouter = Router(context: BasicWebSocketRequestContext.self)
-        wsRouter.middlewares.add(InstanceMiddleware(instanceID: config.instanceID))
         let lifecycle = lifecycle
-        wsRouter.ws("/ws/{room}", shouldUpgrade: { _, _ in
-            lifecycle.isShuttingDown ? .dontUpgrade : .upgrade([:])
-        }) { inbound, outbound, context in
-            let room = context.requestContext.parameters.get("room") ?? "lobby"
-            await session.run(route: room == "lobby" ? .lobby : .room(room), statedVersion: context.request.uri.queryParameters.get("protocol"),
-                              inbound: inbound, outbound: outbound)
-        }
-        let webSocketResponder = wsRouter.buildResponder()
-        // Frames up to 1 MiB reach the session, which answers anything over
-        // --max-message-bytes with an error instead of dropping the connection.
-        let webSocket = HTTP1WebSocketUpgradeChannel.Configuration(ws: .init(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: config.pingInterval)))
-        let instanceID = config.instanceID, retryAfter = max(1, config.reconnectDelaySeconds)
         return Application(
             router: router,
             server: HTTPServerBuilder { responder in
-                DrainAwareChannel(inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: webSocket),
-                                  instanceID: instanceID, retryAfter: retryAfter, isDraining: { lifecycle.isShuttingDown })
+                GameChannel(responder: responder, session: session, isDraining: { lifecycle.isShuttingDown })
             },
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "liaptui-game-server"),
             onServerRunning: { [logger] channel in

@@ -8,6 +8,7 @@ struct Bench: AsyncParsableCommand {
         subcommands: [EngineBenchmark.self, BotStrengthBenchmark.self, MetricsTickBenchmark.self, IdleServerBenchmark.self,
                       IngestBenchmark.self, ParseBenchmark.self, AgentTailBenchmark.self, APIBenchmark.self,
                       AlertLatencyBenchmark.self, ServerLoadBenchmark.self, RedisBackupBenchmark.self, FailoverBenchmark.self,
-                      ReplicationBenchmark.self, AlertEndToEndBenchmark.self, MessageSizesBenchmark.self])
+                      ReplicationBenchmark.self, AlertEndToEndBenchmark.self, MessageSizesBenchmark.self,
+                      WebSocketFloodBenchmark.self, WebSocketMemoryBenchmark.self])
 }
 

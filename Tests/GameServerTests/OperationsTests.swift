@@ -249,4 +249,22 @@ import TestSupport
         #expect(room["players"]?.array?[1]["name"]?.string == "Silent")
         #expect(room["players"]?.array?[1]["is_connected"]?.bool == false)
     }
+
+    @Test func aClientThatDoesNotReadIsClosedAndTheServerLivesOn() async throws {
+        let server = try await GameServerProcess(arguments: ["--rate-limit", "1000000"])
+        let goFile = server.directory.appendingPathComponent("go")
+        let unread = ChildProcess("/usr/bin/env", ["python3", BrowserScript.directory.deletingLastPathComponent()
+            .appendingPathComponent("scripts/unread_ws_client.py").path,
+            "127.0.0.1", String(server.port), "150000", goFile.path])
+        try unread.start()
+        // Its pongs pile up past 1 MiB on the server, which closes the socket rather than hold them.
+        try await server.child.waitForOutput("client does not read its messages", timeout: .seconds(120))
+        FileManager.default.createFile(atPath: goFile.path, contents: nil)
+        let out = try await unread.waitForOutput("ended", timeout: .seconds(60))
+        #expect(out.contains("close code 1008") || !out.contains("close code"), "\(out)")
+        // Everyone else is still served.
+        let lobby = try await GameClient.connect(url: server.wsURL("/ws/lobby"))
+        lobby.send("ping", ["timestamp": 1])
+        _ = try await lobby.waitFor("pong")
+    }
 }

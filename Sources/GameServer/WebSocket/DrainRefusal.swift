@@ -1,12 +1,12 @@
 import HummingbirdCore
-import HummingbirdWebSocket
+import Hummingbird
 import Logging
 import NIOCore
 
 /// While the server drains, a WebSocket upgrade is answered `405` with
 /// `X-Instance-ID`, the instance cookie and `Retry-After`, so a client or a
 /// load balancer can tell "this instance is shutting down" from an error.
-/// (hummingbird-websocket answers a refused upgrade with a bare 400.) The
+/// (A refused upgrade is otherwise answered with a bare 400.) The
 /// check sits first in each new connection's pipeline and looks at its first
 /// request only; it removes itself at once when the server is not draining.
 final class DrainRefusal: ChannelInboundHandler, RemovableChannelHandler {
@@ -42,7 +42,7 @@ final class DrainRefusal: ChannelInboundHandler, RemovableChannelHandler {
         let upgrade = lines.first?.hasPrefix("get /ws/") == true && lines.contains { $0.hasPrefix("upgrade:") && $0.contains("websocket") }
         guard upgrade else { return pass(bytes, context: context) }
         let body = #"{"error":"server_shutting_down","message":"This instance is shutting down; reconnect through the load balancer.","instance_id":"\#(instanceID)"}"#
-        let response = "HTTP/1.1 405 Method Not Allowed\r\nX-Instance-ID: \(instanceID)\r\nSet-Cookie: \(InstanceMiddleware<BasicWebSocketRequestContext>.cookie(instanceID))\r\n"
+        let response = "HTTP/1.1 405 Method Not Allowed\r\nX-Instance-ID: \(instanceID)\r\nSet-Cookie: \(InstanceMiddleware<BasicRequestContext>.cookie(instanceID))\r\n"
             + "Retry-After: \(retryAfter)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: response)), promise: nil)
         context.close(promise: nil)
@@ -55,25 +55,4 @@ final class DrainRefusal: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelRead(wrapInboundOut(bytes))
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
-}
-
-/// The HTTP + WebSocket child channel with `DrainRefusal` in front.
-struct DrainAwareChannel: ServerChildChannel {
-    typealias Value = HTTP1WebSocketUpgradeChannel.Value
-    let inner: HTTP1WebSocketUpgradeChannel
-    let instanceID: String
-    let retryAfter: Int
-    let isDraining: @Sendable () -> Bool
-
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        do {
-            try channel.pipeline.syncOperations.addHandler(DrainRefusal(instanceID: instanceID, retryAfter: retryAfter, isDraining: isDraining),
-                                                          position: .first)
-        } catch {
-            return channel.eventLoop.makeFailedFuture(error)
-        }
-        return inner.setup(channel: channel, logger: logger)
-    }
-
-    func handle(value: Value, logger: Logger) async { await inner.handle(value: value, logger: logger) }
 }
