@@ -59,7 +59,7 @@ import TestSupport
             to: [ops@example.com, oncall@example.com]
             from: alerts@example.com
             smarthost: \(host):\(port)
-            timeout: 10s
+            timeout: 30s
         \(extra.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
         rules:
         \(EvaluationTests.cpuRule)

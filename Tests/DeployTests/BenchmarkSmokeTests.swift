@@ -26,6 +26,8 @@ import TestSupport
         (["fleet-replication", "--samples", "2", "--backlog", "300", "--peer-poll", "200ms"], "catch_up lines=300"),
         (["alert-e2e", "--trials", "1"], "trials=1 median_s="),
         (["message-sizes", "--games", "1"], "protocol=2 rounds="),
+        (["ws-flood", "--sockets", "4", "--seconds", "1"], "message=request_room_list answers="),
+        (["ws-memory", "--connections", "20"], "kib_per_connection="),
     ])
     func benchmarkRunsAndReports(arguments: [String], expected: String) async throws {
         let bench = ChildProcess("liaptui-bench", arguments, directory: Self.repository)

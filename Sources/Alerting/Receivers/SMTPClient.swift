@@ -39,15 +39,19 @@ enum SMTPClient {
     }
 
     static func send(_ message: Data, settings: EmailSettings, timeout: TimeInterval) async -> DeliveryResult {
+        let started = ContinuousClock.now
         do {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.milliseconds(Int64(min(timeout, 3) * 1000)))
                 .connect(host: settings.host, port: settings.port) { channel in
                     channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
                 }
-            // A stalled server: the connection is closed under the conversation, which then fails.
+            // A stalled server: the connection is closed under the conversation, which then fails; the failure
+            // is reported as the timeout, not as whatever write or read the close cut short.
             let deadline = channel.channel.eventLoop.scheduleTask(in: .milliseconds(Int64(timeout * 1000))) { channel.channel.close(promise: nil) }
             defer { deadline.cancel() }
+            func stalled() -> Bool { ContinuousClock.now - started >= .milliseconds(Int64(timeout * 1000)) }
+            let timedOut = DeliveryResult.retry(status: nil, reason: "SMTP: no answer within \(Int(timeout)) s (the receiver's timeout)")
             return try await channel.executeThenClose { inbound, outbound in
                 var session = Session(lines: LineReader(inbound.makeAsyncIterator()), outbound: outbound)
                 do {
@@ -60,8 +64,10 @@ enum SMTPClient {
                     let reason = "SMTP \(step): \(reply.text.prefix(200))"
                     return (400..<500).contains(reply.code) ? .retry(status: reply.code, reason: reason) : .rejected(status: reply.code, reason: reason)
                 } catch Failure.closed {
-                    return .retry(status: nil, reason: "SMTP: the server closed the connection (or it stalled past \(Int(timeout)) s)")
+                    if stalled() { return timedOut }
+                    return .retry(status: nil, reason: "SMTP: the server closed the connection")
                 } catch Failure.io(let reason) {
+                    if stalled() { return timedOut }
                     return .retry(status: nil, reason: "SMTP: \(reason.prefix(250))")
                 } catch Failure.malformed(let text) {
                     return .retry(status: nil, reason: "SMTP: not an SMTP reply: \(text)")
