@@ -12,9 +12,10 @@ final class BenchProcess {
     static var binDirectory: URL { URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent() }
 
     /// Starts a game-server on a free port in a fresh temporary folder and waits until it accepts connections.
-    static func gameServer(_ arguments: [String], directory: URL) throws -> BenchProcess {
+    /// `executable`: another build of the game-server (a baseline); nil is the one next to the tool.
+    static func gameServer(_ arguments: [String], directory: URL, executable: String? = nil) throws -> BenchProcess {
         let server = BenchProcess()
-        server.process.executableURL = binDirectory.appendingPathComponent("game-server")
+        server.process.executableURL = executable.map { URL(fileURLWithPath: $0) } ?? binDirectory.appendingPathComponent("game-server")
         server.process.arguments = ["--port", "0", "--log-dir", directory.appendingPathComponent("logs").path,
                                     "--state-file", directory.appendingPathComponent("state.json").path, "--log-level", "notice"] + arguments
         let line = try server.start(waitingFor: "accepting connections")

@@ -13,7 +13,7 @@ public final class Connection: Sendable {
     let id: UInt64
     let metrics: ServerMetrics
     /// The messages of this connection that wait for asynchronous work (rooms, the lobby), run in order.
-    let inbox = Inbox()
+    let inbox: Inbox
     /// The room seat this connection speaks for, once `client_ready` succeeded.
     let binding = Mutex<(roomID: String, seat: Int)?>(nil)
 
@@ -39,6 +39,7 @@ public final class Connection: Sendable {
         id = Connection.nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         self.channel = channel
         self.metrics = metrics
+        inbox = Inbox(executor: EventLoopTaskExecutor.of(channel.eventLoop))
     }
 
     var isClosing: Bool { closing.load(ordering: .relaxed) }
@@ -123,10 +124,16 @@ public final class Connection: Sendable {
 }
 
 /// Runs a connection's asynchronous work one job at a time, in the order it came. A task exists only while
-/// there is work: an idle connection holds none.
+/// there is work: an idle connection holds none. The task prefers the connection's event loop, so a message
+/// that finds its room or the lobby free is handled and answered on the thread that read it, without a hop.
 final class Inbox: Sendable {
     typealias Job = @Sendable () async -> Void
     private let state = Mutex<(jobs: [Job], running: Bool)>(([], false))
+    private let executor: EventLoopTaskExecutor
+
+    init(executor: EventLoopTaskExecutor) {
+        self.executor = executor
+    }
 
     /// Nothing queued or running: an answer given now comes after every earlier one.
     var isIdle: Bool { state.withLock { !$0.running && $0.jobs.isEmpty } }
@@ -138,7 +145,7 @@ final class Inbox: Sendable {
             state.running = true
             return true
         }
-        if start { Task { await self.drain() } }
+        if start { Task(executorPreference: executor) { await self.drain() } }
     }
 
     private func drain() async {
@@ -150,6 +157,33 @@ final class Inbox: Sendable {
             return state.jobs.removeFirst()
         }) {
             await job()
+        }
+    }
+}
+
+/// Runs tasks on a NIO event loop (Swift's task executor preference). Default actors that are free run
+/// there too, so a task started by a socket's handler stays on the socket's thread.
+final class EventLoopTaskExecutor: TaskExecutor {
+    let loop: any EventLoop
+
+    private init(_ loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+
+    private static let executors = Mutex<[ObjectIdentifier: EventLoopTaskExecutor]>([:])
+
+    /// One executor per event loop, shared by its connections.
+    static func of(_ loop: any EventLoop) -> EventLoopTaskExecutor {
+        executors.withLock { executors in
+            if let executor = executors[ObjectIdentifier(loop)] { return executor }
+            let executor = EventLoopTaskExecutor(loop)
+            executors[ObjectIdentifier(loop)] = executor
+            return executor
         }
     }
 }
