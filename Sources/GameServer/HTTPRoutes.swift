@@ -167,6 +167,8 @@ struct HTTPRoutes {
         text.add("liaptui_games_finished_total", .counter, "Games played to the end.", Double(totals.gamesFinished))
         text.add("liaptui_errors_total", .counter, "Error replies and internal errors.", Double(totals.errors))
         text.add("liaptui_rate_limited_total", .counter, "Messages dropped by the per-connection rate limit.", Double(totals.rateLimited))
+        text.add("liaptui_dead_connections_total", .counter, "WebSockets closed because the client missed a ping or stopped reading.",
+                 Double(totals.deadConnections))
         text.add("liaptui_turn_timeouts_total", .counter, "Moves a bot made because a player's turn timer ran out.", Double(totals.turnTimeouts))
         text.add("liaptui_metrics_write_errors_total", .counter, "Metrics lines that could not be written.", Double(totals.metricsWriteErrors))
         if config.redis != nil {

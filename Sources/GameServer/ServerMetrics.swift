@@ -14,6 +14,7 @@ public final class ServerMetrics: Sendable {
         public var rateLimited = 0
         public var metricsWriteErrors = 0
         public var connectionsOpened = 0
+        /// WebSockets closed for a missed pong or for not reading their messages.
         public var deadConnections = 0
         /// Failed Redis operations (`--redis-url`); the instance serves its own rooms meanwhile.
         public var redisErrors = 0

@@ -241,6 +241,7 @@ import TestSupport
         let dropped = try await alice.client.waitFor("player_disconnected", timeout: .seconds(5))
         #expect(dropped["player"]?.string == "Silent")
         #expect(dropped["grace_seconds"]?.int == 30)
+        #expect(try await HTTP.get(server.baseURL + "/metrics").body.contains("liaptui_dead_connections_total 1\n"))
         let out = try await silent.waitForOutput("closed by server after", timeout: .seconds(8))
         #expect(out.contains("seated"))
         // The seat is kept for the grace period, not given away.
@@ -266,5 +267,6 @@ import TestSupport
         let lobby = try await GameClient.connect(url: server.wsURL("/ws/lobby"))
         lobby.send("ping", ["timestamp": 1])
         _ = try await lobby.waitFor("pong")
+        #expect(try await HTTP.get(server.baseURL + "/metrics").body.contains("liaptui_dead_connections_total 1\n"))
     }
 }

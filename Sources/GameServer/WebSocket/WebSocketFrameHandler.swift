@@ -116,6 +116,7 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
             guard let connection else { return }
             if awaitingPong {
                 session.logger.info("no pong since the last ping: closing", metadata: ["connection": "\(connection.id)"])
+                session.metrics.update { $0.deadConnections += 1 }
                 return connection.abort(.goingAway, reason: "ping timeout")
             }
             awaitingPong = true
@@ -128,6 +129,7 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         if !context.channel.isWritable, let connection {
             // More than unreadLimit waits in our buffers: the client does not read. Closing frees the room from it.
             session.logger.notice("client does not read its messages: closing", metadata: ["connection": "\(connection.id)"])
+            session.metrics.update { $0.deadConnections += 1 }
             connection.abort(.policyViolation, reason: "not reading")
         }
         context.fireChannelWritabilityChanged()
