@@ -23,6 +23,9 @@ public final class Connection: Sendable {
     private let queuedOnLoop = Atomic<Int>(0)
     /// Set once a close frame went out: nothing is written after it.
     private let closing = Atomic<Bool>(false)
+    /// Set by the frame handler while it reads a burst of frames from the socket: answers written on the loop
+    /// meanwhile are flushed once, when the burst ends (`endReadBurst`), not one system call each.
+    private let readingBurst = Atomic<Bool>(false)
 
     private static let nextID = Atomic<UInt64>(1)
     /// How long a close handshake waits for the client's answer before the socket is closed anyway.
@@ -52,10 +55,29 @@ public final class Connection: Sendable {
     func sendText(_ text: String) {
         onLoopInOrder { [self] in
             guard !isClosing, channel.isActive else { return }
-            let frame = WebSocketFrame(fin: true, opcode: .text, data: channel.allocator.buffer(string: text))
-            channel.writeAndFlush(frame, promise: nil)
+            write(WebSocketFrame(fin: true, opcode: .text, data: channel.allocator.buffer(string: text)))
             metrics.messagesOut(1)
         }
+    }
+
+    /// On the event loop: flushed now, or at the end of the read burst under way.
+    private func write(_ frame: WebSocketFrame) {
+        if readingBurst.load(ordering: .relaxed) {
+            channel.write(frame, promise: nil)
+        } else {
+            channel.writeAndFlush(frame, promise: nil)
+        }
+    }
+
+    func beginReadBurst() {
+        channel.eventLoop.preconditionInEventLoop()
+        readingBurst.store(true, ordering: .relaxed)
+    }
+
+    func endReadBurst() {
+        channel.eventLoop.preconditionInEventLoop()
+        guard readingBurst.exchange(false, ordering: .relaxed) else { return }
+        channel.flush()
     }
 
     func sendError(_ error: ProtocolError, event: String? = nil, id: JSON? = nil) {
@@ -89,7 +111,7 @@ public final class Connection: Sendable {
     func writeControl(_ opcode: WebSocketOpcode, _ data: ByteBuffer) {
         channel.eventLoop.preconditionInEventLoop()
         guard !isClosing else { return }
-        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: opcode, data: data), promise: nil)
+        write(WebSocketFrame(fin: true, opcode: opcode, data: data))
     }
 
     /// The client's close frame arrived: answer it (unless we began the handshake) and close the socket.

@@ -52,6 +52,7 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let connection else { return }
+        connection.beginReadBurst()
         let frame = unwrapInboundIn(data)
         switch frame.opcode {
         case .text, .binary, .continuation:
@@ -107,6 +108,11 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
             return session.refuse(.invalidUTF8, on: connection)
         }
         session.received(text, on: connection, route: route)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        connection?.endReadBurst()
+        context.fireChannelReadComplete()
     }
 
     /// A client that has not answered the previous ping by the next one is gone (close code 1001).
