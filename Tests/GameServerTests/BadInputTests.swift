@@ -171,4 +171,20 @@ import TestSupport
         lobby.send("join_room", ["room_id": created["room_id"]!, "player_name": "zoë o'brien-2"])
         #expect(try await lobby.waitFor("error")["code"]?.string == "name_taken")
     }
+
+    @Test func brokenFramesCloseWithTheDocumentedCodes() async throws {
+        let server = try await GameServerProcess()
+        let script = ChildProcess("/usr/bin/env", ["python3", BrowserScript.directory.deletingLastPathComponent()
+            .appendingPathComponent("scripts/ws_close_codes.py").path, "127.0.0.1", String(server.port)])
+        try script.start()
+        #expect(await script.wait(timeout: .seconds(60)) == 0, "\(script.log)")
+        let out = script.log
+        #expect(out.contains("oversized_frame close 1009"), "\(out)")
+        #expect(out.contains("stray_continuation close 1002"), "\(out)")
+        #expect(out.contains("client_close close 1000"), "\(out)")
+        // The server lives on.
+        let lobby = try await GameClient.connect(url: server.wsURL("/ws/lobby"))
+        lobby.send("ping", ["timestamp": 1])
+        _ = try await lobby.waitFor("pong")
+    }
 }
