@@ -256,9 +256,11 @@ import TestSupport
         let goFile = server.directory.appendingPathComponent("go")
         let unread = ChildProcess("/usr/bin/env", ["python3", BrowserScript.directory.deletingLastPathComponent()
             .appendingPathComponent("scripts/unread_ws_client.py").path,
-            "127.0.0.1", String(server.port), "150000", goFile.path])
+            "127.0.0.1", String(server.port), "500000", goFile.path])
         try unread.start()
-        // Its pongs pile up past 1 MiB on the server, which closes the socket rather than hold them.
+        // Its pongs pile up past 1 MiB on the server, which closes the socket rather than hold them. 500,000 pongs
+        // (about 40 MB) overflow the kernel's socket buffers even where they are tuned large; the client stops
+        // sending once the server has closed.
         try await server.child.waitForOutput("client does not read its messages", timeout: .seconds(120))
         FileManager.default.createFile(atPath: goFile.path, contents: nil)
         let out = try await unread.waitForOutput("ended", timeout: .seconds(60))

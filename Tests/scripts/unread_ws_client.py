@@ -21,6 +21,7 @@ def main(host, port, pings, go_file):
     sock.connect((host, int(port)))
     upgrade(sock, host, port, "/ws/lobby")
     ping = frame('{"event":"ping","data":{"timestamp":1}}')
+    sock.settimeout(30)  # a busy server may read slowly for a while; only its close ends the sending early
     sent = 0
     try:
         for _ in range(int(pings) // 1000):
