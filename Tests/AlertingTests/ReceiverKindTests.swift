@@ -142,6 +142,32 @@ import TestSupport
         #expect(server.messages.count == 2)
     }
 
+    @Test func implicitTLSAsOnPort465() async throws {
+        let (cert, key) = try Self.certificate()
+        let server = try await SMTPServer(["--implicit-tls", cert, key, "--auth", "agent:s3cret"])
+        let h = try AlertHarness(Self.mailYAML(port: server.port, host: "localhost", extra: """
+            implicit_tls: true
+            ca_file: \(cert)
+            auth_username: agent
+            auth_password: s3cret
+            """))
+        let (status, error) = try await fireAndDeliver(h)
+        #expect(status == "delivered", "\(error ?? "")")
+        #expect(server.messages.first?["tls"]?.bool == true && server.messages.first?["auth"]?.bool == true)
+        // implicit_tls against a plain SMTP server: the handshake fails, the reason is kept and it is retried.
+        let plainServer = try await SMTPServer()
+        let mismatch = try AlertHarness(Self.mailYAML(port: plainServer.port, host: "localhost", extra: "implicit_tls: true"))
+        let refused = try await fireAndDeliver(mismatch)
+        #expect(refused.status == "pending" && refused.error?.hasPrefix("SMTP") == true, "\(refused.error ?? "")")
+        #expect(plainServer.messages.isEmpty)
+    }
+
+    @Test func port465MeansImplicitTLS() throws {
+        let yaml = Self.mailYAML(port: 465, host: "smtp.example.com", extra: "")
+        #expect(try AlertHarness(yaml).config.receiver("mail")?.email?.implicitTLS == true)
+        #expect(try AlertHarness(Self.mailYAML(port: 587, host: "smtp.example.com", extra: "")).config.receiver("mail")?.email?.implicitTLS == false)
+    }
+
     @Test func requireTLSRefusesAServerWithoutSTARTTLS() async throws {
         let server = try await SMTPServer()
         let h = try AlertHarness(Self.mailYAML(port: server.port, extra: ""))

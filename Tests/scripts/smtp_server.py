@@ -3,6 +3,7 @@
 
 Prints `listening PORT`, then one JSON line per message received:
 {"from", "to", "data", "tls", "auth"}. Options: --starttls CERT KEY (offers STARTTLS and requires it),
+--implicit-tls CERT KEY (TLS from the first byte, as on port 465),
 --auth USER:PASSWORD (AUTH PLAIN/LOGIN required), --fail N (answers the first N messages 451: retry).
 Runs until killed.
 """
@@ -17,6 +18,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
+    parser.add_argument("--implicit-tls", nargs=2, metavar=("CERT", "KEY"))
     parser.add_argument("--auth")
     parser.add_argument("--fail", type=int, default=0)
     args = parser.parse_args()
@@ -40,18 +42,28 @@ def main():
         ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user and auth_data.password.decode() == password
         return AuthResult(success=ok, handled=False)
 
-    context = None
-    if args.starttls:
+    def tls(cert_and_key):
+        if not cert_and_key:
+            return None
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(args.starttls[0], args.starttls[1])
+        context.load_cert_chain(cert_and_key[0], cert_and_key[1])
+        return context
+
+    context, implicit = tls(args.starttls), tls(args.implicit_tls)
+
+    class Session(SMTP):
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            if implicit is not None:
+                self.session.ssl = transport.get_extra_info("cipher")  # the whole connection is TLS
 
     def factory():
-        return SMTP(Handler(), hostname="test.smtp", tls_context=context, require_starttls=context is not None,
-                    authenticator=authenticator if args.auth else None, auth_required=bool(args.auth),
-                    auth_require_tls=context is not None)
+        return Session(Handler(), hostname="test.smtp", tls_context=context, require_starttls=context is not None,
+                       authenticator=authenticator if args.auth else None, auth_required=bool(args.auth),
+                       auth_require_tls=context is not None)
 
     async def serve():
-        server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
+        server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0, ssl=implicit)
         print("listening", server.sockets[0].getsockname()[1], flush=True)
         await server.serve_forever()
 

@@ -2,11 +2,11 @@ import AsyncHTTPClient
 import Foundation
 import JSONCore
 
-/// E-mail over SMTP with STARTTLS and login: a plain-text message per notification, its subject the title.
+/// E-mail over SMTP with STARTTLS or implicit TLS, and login: a plain-text message per notification, its subject the title.
 /// The outbox holds the whole message (RFC 5322), so a retry sends the same bytes with the same Message-ID.
 enum EmailReceiver: ReceiverKind {
     static let keys: Set<String> = [
-        "to", "from", "smarthost", "require_tls", "tls_insecure_skip_verify", "ca_file", "auth_username", "auth_password", "hello",
+        "to", "from", "smarthost", "require_tls", "implicit_tls", "tls_insecure_skip_verify", "ca_file", "auth_username", "auth_password", "hello",
     ]
 
     static func configure(_ receiver: inout ReceiverConfig, _ f: Fields) throws {
@@ -20,7 +20,10 @@ enum EmailReceiver: ReceiverKind {
             throw ConfigProblem(f.at("smarthost"), "'\(smarthost)' must be host:port, e.g. smtp.example.com:587")
         }
         var settings = EmailSettings(to: to, from: from, host: String(smarthost[..<colon]).trimmingCharacters(in: ["[", "]"]), port: port)
-        for (key, flag) in [("require_tls", \EmailSettings.requireTLS), ("tls_insecure_skip_verify", \EmailSettings.insecureSkipVerify)] {
+        // Port 465 is SMTPS (TLS from the first byte), as in Alertmanager; implicit_tls says so for another port.
+        settings.implicitTLS = port == 465
+        for (key, flag) in [("require_tls", \EmailSettings.requireTLS), ("implicit_tls", \EmailSettings.implicitTLS),
+                            ("tls_insecure_skip_verify", \EmailSettings.insecureSkipVerify)] {
             guard let value = f.value(key) else { continue }
             guard let bool = value.bool else { throw ConfigProblem(f.at(key), "must be true or false") }
             settings[keyPath: flag] = bool

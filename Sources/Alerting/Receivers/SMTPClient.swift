@@ -11,6 +11,8 @@ public struct EmailSettings: Sendable, Equatable {
     public var port: Int
     /// Refuse to send unless the server offers STARTTLS (default); false still upgrades when it is offered.
     public var requireTLS = true
+    /// TLS from the first byte (SMTPS, RFC 8314), as port 465 expects; STARTTLS is then not used.
+    public var implicitTLS = false
     public var insecureSkipVerify = false
     /// A PEM file of certificates to trust (a private CA or the server's self-signed certificate).
     public var caFile: String?
@@ -20,8 +22,8 @@ public struct EmailSettings: Sendable, Equatable {
     public var hello = "localhost"
 }
 
-/// Just enough SMTP (RFC 5321) to hand a message to a mail server: EHLO, STARTTLS (RFC 3207), AUTH PLAIN or
-/// LOGIN (RFC 4954), MAIL, RCPT, DATA. A 4xx answer is worth a retry, a 5xx is not; a connection that fails or
+/// Just enough SMTP (RFC 5321) to hand a message to a mail server: EHLO, STARTTLS (RFC 3207) or implicit TLS
+/// (RFC 8314, port 465), AUTH PLAIN or LOGIN (RFC 4954), MAIL, RCPT, DATA. A 4xx answer is worth a retry, a 5xx is not; a connection that fails or
 /// stalls past the timeout is retried.
 enum SMTPClient {
     struct Reply {
@@ -44,7 +46,13 @@ enum SMTPClient {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.milliseconds(Int64(min(timeout, 3) * 1000)))
                 .connect(host: settings.host, port: settings.port) { channel in
-                    channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                    channel.eventLoop.makeCompletedFuture {
+                        if settings.implicitTLS {
+                            try channel.pipeline.syncOperations.addHandler(
+                                try NIOSSLClientHandler(context: try tlsContext(settings), serverHostname: serverName(settings)))
+                        }
+                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
                 }
             // A stalled server: the connection is closed under the conversation, which then fails; the failure
             // is reported as the timeout, not as whatever write or read the close cut short.
@@ -55,9 +63,9 @@ enum SMTPClient {
             return try await channel.executeThenClose { inbound, outbound in
                 var session = Session(lines: LineReader(inbound.makeAsyncIterator()), outbound: outbound)
                 do {
-                    try await session.converse(message, settings: settings) { context, hostname in
-                        try await channel.channel.pipeline.addHandler(try NIOSSLClientHandler(context: context, serverHostname: hostname),
-                                                                      position: .first).get()
+                    try await session.converse(message, settings: settings) {
+                        try await channel.channel.pipeline.addHandler(
+                            try NIOSSLClientHandler(context: try tlsContext(settings), serverHostname: serverName(settings)), position: .first).get()
                     }
                     return .delivered(status: 250)
                 } catch Failure.reply(let step, let reply) {
@@ -78,22 +86,30 @@ enum SMTPClient {
         }
     }
 
+    static func tlsContext(_ settings: EmailSettings) throws -> NIOSSLContext {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if settings.insecureSkipVerify { tls.certificateVerification = .none }
+        if let file = settings.caFile { tls.trustRoots = .file(file) }
+        return try NIOSSLContext(configuration: tls)
+    }
+
+    /// The name sent for SNI and checked in the certificate: SNI takes names, not addresses.
+    static func serverName(_ settings: EmailSettings) -> String? {
+        settings.host.allSatisfy { $0.isNumber || $0 == "." || $0 == ":" } ? nil : settings.host
+    }
+
     struct Session {
         var lines: LineReader
         let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
 
-        mutating func converse(_ message: Data, settings: EmailSettings,
-                               startTLS: (NIOSSLContext, String?) async throws -> Void) async throws {
+        mutating func converse(_ message: Data, settings: EmailSettings, startTLS: () async throws -> Void) async throws {
             try expect(await reply(), 220, "greeting")
             var features = try await hello(settings)
-            if features.contains("STARTTLS") {
+            if settings.implicitTLS {
+                // The connection is encrypted already.
+            } else if features.contains("STARTTLS") {
                 try await command("STARTTLS", expect: 220)
-                var tls = TLSConfiguration.makeClientConfiguration()
-                if settings.insecureSkipVerify { tls.certificateVerification = .none }
-                if let file = settings.caFile { tls.trustRoots = .file(file) }
-                // SNI takes names, not addresses.
-                let isAddress = settings.host.allSatisfy { $0.isNumber || $0 == "." || $0 == ":" }
-                try await startTLS(try NIOSSLContext(configuration: tls), isAddress ? nil : settings.host)
+                try await startTLS()
                 features = try await hello(settings)
             } else if settings.requireTLS {
                 throw Failure.reply("STARTTLS", Reply(code: 454, lines: ["the server does not offer STARTTLS (require_tls is on)"]))
