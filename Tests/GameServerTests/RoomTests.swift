@@ -104,4 +104,19 @@ import TestSupport
         #expect(rooms == 0)
         #expect(server.child.log.contains("removing idle room"))
     }
+
+    @Test func aSeatNobodyClaimsIsReleasedAfterTheReservation() async throws {
+        let server = try await GameServerProcess(arguments: ["--seat-reservation", "1"])
+        let lobby = try await GameClient.connect(url: server.wsURL("/ws/lobby"))
+        lobby.send("create_room", ["player_name": "Ghost"])
+        let created = try await lobby.waitFor("room_created")
+        let roomID = created["room_id"]!.string!
+        try await lobby.waitFor("room_list_update") { $0["rooms"]?.array?.contains { $0["room_id"]?.string == roomID } == true }
+        // Ghost never opens the room socket: its seat is released, and the room, empty, leaves the lobby.
+        try await lobby.waitFor("room_list_update", timeout: .seconds(30)) { $0["rooms"]?.array?.isEmpty == true }
+        let ghost = try await GameClient.connect(url: server.wsURL("/ws/\(roomID)"))
+        ghost.send("client_ready", ["token": created["token"]!])
+        let refused = try await ghost.waitFor("error")
+        #expect(refused["code"]?.string == "room_not_found")
+    }
 }

@@ -116,6 +116,8 @@ public final class GameServerProcess: @unchecked Sendable {
             "--log-dir", self.directory.appendingPathComponent("logs").path,
             "--state-file", self.directory.appendingPathComponent("state.json").path,
             "--bot-delay-ms", "5", "--metrics-interval", "1", "--shutdown-grace", "1", "--rate-limit", "1000",
+            // A loaded test machine may take longer than the default 15 s from room_created to client_ready.
+            "--seat-reservation", "120",
         ]
         child = ChildProcess("game-server", defaults + arguments, environment: environment)
         try child.start()
