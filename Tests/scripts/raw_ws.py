@@ -23,12 +23,36 @@ def upgrade(sock, host, port, path):
 
 def frame(text):
     """A masked text frame, as a client must send."""
-    payload = text.encode()
+    return masked(0x81, text.encode())
+
+
+def masked(first_byte, payload, length_field=None):
+    """A masked frame: `first_byte` holds FIN and the opcode; `length_field` announces another length than the
+    payload's (a frame the test cuts short)."""
     mask = os.urandom(4)
-    header = bytes([0x81])
-    n = len(payload)
+    n = len(payload) if length_field is None else length_field
     if n < 126:
-        header += bytes([0x80 | n])
+        header = bytes([first_byte, 0x80 | n])
+    elif n < 1 << 16:
+        header = bytes([first_byte, 0x80 | 126]) + struct.pack(">H", n)
     else:
-        header += bytes([0x80 | 126]) + struct.pack(">H", n)
+        header = bytes([first_byte, 0x80 | 127]) + struct.pack(">Q", n)
     return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def close_code(data):
+    """The code of the close frame among the server frames in `data` (unmasked, as a server sends), or None."""
+    i = 0
+    while i + 2 <= len(data):
+        opcode, length = data[i] & 0x0F, data[i + 1] & 0x7F
+        i += 2
+        if length == 126:
+            length = struct.unpack(">H", data[i:i + 2])[0]
+            i += 2
+        elif length == 127:
+            length = struct.unpack(">Q", data[i:i + 8])[0]
+            i += 8
+        if opcode == 0x8 and length >= 2 and i + 2 <= len(data):
+            return struct.unpack(">H", data[i:i + 2])[0]
+        i += length
+    return None

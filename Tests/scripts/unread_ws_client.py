@@ -7,11 +7,10 @@ of file or a reset), else 'still open'.
 """
 import os
 import socket
-import struct
 import sys
 import time
 
-from raw_ws import frame, upgrade
+from raw_ws import close_code, frame, upgrade
 
 
 def main(host, port, pings, go_file):
@@ -48,20 +47,7 @@ def main(host, port, pings, go_file):
         ended = True
     except OSError:
         pass
-    code = None
-    i = 0
-    while i + 2 <= len(data):
-        opcode, length = data[i] & 0x0F, data[i + 1] & 0x7F
-        i += 2
-        if length == 126:
-            length = struct.unpack(">H", data[i:i + 2])[0]
-            i += 2
-        elif length == 127:
-            length = struct.unpack(">Q", data[i:i + 8])[0]
-            i += 8
-        if opcode == 0x8 and length >= 2 and i + 2 <= len(data):
-            code = struct.unpack(">H", data[i:i + 2])[0]
-        i += length
+    code = close_code(data)
     print(f"read {len(data)} bytes", flush=True)
     if code is not None:
         print(f"close code {code}", flush=True)

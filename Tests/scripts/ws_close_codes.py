@@ -4,27 +4,14 @@
 usage: ws_close_codes.py HOST PORT
 Prints one line per case: '<case> close <code>' with the close code the server sent, or '<case> no close'.
 """
-import os
 import socket
 import struct
 import sys
 
-from raw_ws import upgrade
+from raw_ws import close_code, masked, upgrade
 
 
-def masked(first_byte, payload, length_field=None):
-    mask = os.urandom(4)
-    n = len(payload) if length_field is None else length_field
-    if n < 126:
-        header = bytes([first_byte, 0x80 | n])
-    elif n < 1 << 16:
-        header = bytes([first_byte, 0x80 | 126]) + struct.pack(">H", n)
-    else:
-        header = bytes([first_byte, 0x80 | 127]) + struct.pack(">Q", n)
-    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-def close_code(sock):
+def read_close_code(sock):
     """Reads until the server closes the socket (10 s at most); the code of its close frame, if any."""
     data = b""
     sock.settimeout(10)
@@ -36,20 +23,7 @@ def close_code(sock):
             data += chunk
     except OSError:
         pass
-    i = 0
-    while i + 2 <= len(data):
-        opcode, length = data[i] & 0x0F, data[i + 1] & 0x7F
-        i += 2
-        if length == 126:
-            length = struct.unpack(">H", data[i:i + 2])[0]
-            i += 2
-        elif length == 127:
-            length = struct.unpack(">Q", data[i:i + 8])[0]
-            i += 8
-        if opcode == 0x8 and length >= 2:
-            return struct.unpack(">H", data[i:i + 2])[0]
-        i += length
-    return None
+    return close_code(data)
 
 
 def main(host, port):
@@ -65,7 +39,7 @@ def main(host, port):
         sock = socket.create_connection((host, int(port)), timeout=5)
         upgrade(sock, host, port, "/ws/lobby")
         sock.sendall(payload)
-        code = close_code(sock)
+        code = read_close_code(sock)
         print(f"{name} close {code}" if code is not None else f"{name} no close", flush=True)
         sock.close()
 
