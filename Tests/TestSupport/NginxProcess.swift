@@ -38,10 +38,11 @@ public final class NginxProcess: @unchecked Sendable {
         try main.write(to: directory.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
         child = ChildProcess("/usr/sbin/nginx", ["-p", dir, "-e", "\(dir)/error.log", "-c", "\(dir)/nginx.conf", "-g", "daemon off;"])
         try child.start()
-        let deadline = ContinuousClock.now + .seconds(20)
+        // Generous: on a loaded machine the first answers through nginx (and this test process) can be slow.
+        let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             guard child.isRunning else { break }
-            if (try? await HTTP.get(baseURL + "/api/health", timeout: 2)) != nil { return }
+            if (try? await HTTP.get(baseURL + "/api/health", timeout: 5)) != nil { return }
             try await Task.sleep(for: .milliseconds(100))
         }
         let log = (try? String(contentsOf: directory.appendingPathComponent("error.log"), encoding: .utf8)) ?? ""
