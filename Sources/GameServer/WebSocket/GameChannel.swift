@@ -12,13 +12,22 @@ import NIOWebSocket
 /// Each accepted connection: HTTP through Hummingbird's responder, or, for `GET /ws/{room}` with an
 /// upgrade, a WebSocket handled by `WebSocketFrameHandler` on the connection's event loop. Hummingbird's
 /// own WebSocket channel hands every frame to Swift tasks through async sequences: several thread hops
-/// per message, which cost more CPU than the game itself (issue 19). `DrainRefusal` sits in front.
+/// per message, which cost more CPU than the game itself (issue 19).
 struct GameChannel: ServerChildChannel, HTTPChannelHandler {
     enum Outcome: Sendable {
         /// The socket runs in its pipeline handler: nothing is left to do in a task.
         case webSocket
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
-        case refusedUpgrade(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        case refusedUpgrade(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, UpgradeRefusal)
+    }
+
+    /// Why an upgrade request was not upgraded.
+    enum UpgradeRefusal: Sendable {
+        /// Not `/ws/{room}`: a bare 400.
+        case notAWebSocketRoute
+        /// The server drains: 405 with `X-Instance-ID`, the instance cookie and `Retry-After`, so a client or a
+        /// load balancer can tell "this instance is shutting down" from an error.
+        case draining
     }
 
     struct Value: ServerChildChannelValue {
@@ -44,16 +53,17 @@ struct GameChannel: ServerChildChannel, HTTPChannelHandler {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let config = session.config
-            try channel.pipeline.syncOperations.addHandler(
-                DrainRefusal(instanceID: config.instanceID, retryAfter: max(1, config.reconnectDelaySeconds), isDraining: isDraining),
-                position: .first)
-            let upgradeAttempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
+            let refusal = NIOLoopBoundBox<UpgradeRefusal?>(nil, eventLoop: channel.eventLoop)
             let session = session, isDraining = isDraining
             let upgrader = NIOTypedWebSocketServerUpgrader<Outcome>(
                 maxFrameSize: maxFrameSize,
                 shouldUpgrade: { channel, head in
-                    upgradeAttempted.value = true
-                    guard !isDraining(), WebSocketRoute(uri: head.uri) != nil else { return channel.eventLoop.makeSucceededFuture(nil) }
+                    if WebSocketRoute(uri: head.uri) == nil {
+                        refusal.value = .notAWebSocketRoute
+                    } else if isDraining() {
+                        refusal.value = .draining
+                    }
+                    guard refusal.value == nil else { return channel.eventLoop.makeSucceededFuture(nil) }
                     return channel.eventLoop.makeSucceededFuture(HTTPHeaders([
                         ("X-Instance-ID", config.instanceID),
                         ("Set-Cookie", InstanceMiddleware<BasicRequestContext>.cookie(config.instanceID)),
@@ -67,7 +77,7 @@ struct GameChannel: ServerChildChannel, HTTPChannelHandler {
                         return .webSocket
                     }
                 })
-            let http1 = self.http1Parts(logger: logger, upgradeAttempted: upgradeAttempted)
+            let http1 = self.http1Parts(logger: logger, refusal: refusal)
             var configuration = NIOUpgradableHTTPServerPipelineConfiguration<Outcome>(
                 upgradeConfiguration: .init(upgraders: [upgrader], notUpgradingCompletionHandler: http1))
             configuration.enablePipelining = false  // HTTP is pipelined by NIOAsyncChannel
@@ -79,14 +89,14 @@ struct GameChannel: ServerChildChannel, HTTPChannelHandler {
     }
 
     /// A connection that is not upgraded: Hummingbird's HTTP/1 handling.
-    private func http1Parts(logger: Logger, upgradeAttempted: NIOLoopBoundBox<Bool>) -> @Sendable (any Channel) -> EventLoopFuture<Outcome> {
+    private func http1Parts(logger: Logger, refusal: NIOLoopBoundBox<UpgradeRefusal?>) -> @Sendable (any Channel) -> EventLoopFuture<Outcome> {
         { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                 try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
                 let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                     wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
-                return upgradeAttempted.value ? .refusedUpgrade(http) : .http(http)
+                return refusal.value.map { .refusedUpgrade(http, $0) } ?? .http(http)
             }
         }
     }
@@ -98,18 +108,28 @@ struct GameChannel: ServerChildChannel, HTTPChannelHandler {
                 return
             case .http(let http):
                 await handleHTTP(asyncChannel: http, logger: logger)
-            case .refusedUpgrade(let http):
-                // Not a WebSocket route (or the drain began between the checks): a bare 400, as before.
-                try await http.executeThenClose { _, outbound in
-                    try await outbound.write(contentsOf: [
-                        .head(HTTPResponse(status: .badRequest, headerFields: [.connection: "close", .contentLength: "0"])), .end(nil),
-                    ])
-                }
+            case .refusedUpgrade(let http, let refusal):
+                try await http.executeThenClose { _, outbound in try await outbound.write(contentsOf: refusalResponse(refusal)) }
             }
         } catch let error as ChannelError where error == .inputClosed {
             return
         } catch {
             logger.debug("connection ended before its first request was handled", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func refusalResponse(_ refusal: UpgradeRefusal) -> [HTTPResponsePart] {
+        switch refusal {
+        case .notAWebSocketRoute:
+            return [.head(HTTPResponse(status: .badRequest, headerFields: [.connection: "close", .contentLength: "0"])), .end(nil)]
+        case .draining:
+            let instanceID = session.config.instanceID
+            let body = ByteBuffer(string: #"{"error":"server_shutting_down","message":"This instance is shutting down; reconnect through the load balancer.","instance_id":"\#(instanceID)"}"#)
+            var fields: HTTPFields = [.connection: "close", .contentType: "application/json", .contentLength: String(body.readableBytes),
+                                      .retryAfter: String(max(1, session.config.reconnectDelaySeconds)),
+                                      .setCookie: InstanceMiddleware<BasicRequestContext>.cookie(instanceID)]
+            fields[HTTPField.Name("X-Instance-ID")!] = instanceID
+            return [.head(HTTPResponse(status: .methodNotAllowed, headerFields: fields)), .body(body), .end(nil)]
         }
     }
 
