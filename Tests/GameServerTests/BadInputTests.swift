@@ -172,7 +172,7 @@ import TestSupport
         #expect(try await lobby.waitFor("error")["code"]?.string == "name_taken")
     }
 
-    @Test func brokenFramesCloseWithTheDocumentedCodes() async throws {
+    @Test func brokenFramesCloseWithTheDocumentedCodesAndFragmentsAreJoined() async throws {
         let server = try await GameServerProcess()
         let script = ChildProcess("/usr/bin/env", ["python3", BrowserScript.directory.deletingLastPathComponent()
             .appendingPathComponent("scripts/ws_close_codes.py").path, "127.0.0.1", String(server.port)])
@@ -182,6 +182,7 @@ import TestSupport
         #expect(out.contains("oversized_frame close 1009"), "\(out)")
         #expect(out.contains("stray_continuation close 1002"), "\(out)")
         #expect(out.contains("client_close close 1000"), "\(out)")
+        #expect(out.contains("fragmented_message answered"), "\(out)")
         // The server lives on.
         let lobby = try await GameClient.connect(url: server.wsURL("/ws/lobby"))
         lobby.send("ping", ["timestamp": 1])

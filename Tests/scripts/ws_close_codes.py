@@ -3,6 +3,8 @@
 
 usage: ws_close_codes.py HOST PORT
 Prints one line per case: '<case> close <code>' with the close code the server sent, or '<case> no close'.
+Then a message sent in two frames (a text frame and a continuation): 'fragmented_message answered' when its
+pong comes back.
 """
 import socket
 import struct
@@ -42,6 +44,22 @@ def main(host, port):
         code = read_close_code(sock)
         print(f"{name} close {code}" if code is not None else f"{name} no close", flush=True)
         sock.close()
+
+    sock = socket.create_connection((host, int(port)), timeout=5)
+    upgrade(sock, host, port, "/ws/lobby")
+    text = b'{"event":"ping","data":{"timestamp":7}}'
+    sock.sendall(masked(0x01, text[:10]) + masked(0x80, text[10:]))
+    received = b""
+    sock.settimeout(10)
+    try:
+        while b'"pong"' not in received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    except OSError:
+        pass
+    print("fragmented_message answered" if b'"pong"' in received else "fragmented_message unanswered", flush=True)
 
 
 if __name__ == "__main__":

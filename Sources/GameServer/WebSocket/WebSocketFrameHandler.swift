@@ -71,21 +71,26 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func read(_ frame: WebSocketFrame, connection: Connection) {
-        switch frame.opcode {
-        case .continuation:
-            guard message != nil else { return connection.abort(.protocolError, reason: "continuation without a message") }
-        default:
-            message = ByteBuffer()
-            messageSize = 0
+        let complete: ByteBuffer
+        if frame.opcode != .continuation {
+            messageSize = frame.data.readableBytes
             messageIsBinary = frame.opcode == .binary
+            // A message in one frame, the usual case, is read from the frame itself without a copy.
+            let data = messageSize <= session.config.maxMessageBytes ? frame.unmaskedData : ByteBuffer()
+            message = frame.fin ? nil : data
+            guard frame.fin else { return }
+            complete = data
+        } else {
+            guard message != nil else { return connection.abort(.protocolError, reason: "continuation without a message") }
+            messageSize += frame.data.readableBytes
+            if messageSize <= session.config.maxMessageBytes {
+                var data = frame.unmaskedData
+                message!.writeBuffer(&data)
+            }
+            guard frame.fin else { return }
+            complete = message!
+            message = nil
         }
-        messageSize += frame.data.readableBytes
-        if messageSize <= session.config.maxMessageBytes {
-            var data = frame.unmaskedData
-            message!.writeBuffer(&data)
-        }
-        guard frame.fin, let complete = message else { return }
-        message = nil
         session.metrics.messageIn()
         guard limiter.allow() else {
             session.metrics.update { $0.rateLimited += 1 }
