@@ -23,8 +23,8 @@ public struct EmailSettings: Sendable, Equatable {
 }
 
 /// Just enough SMTP (RFC 5321) to hand a message to a mail server: EHLO, STARTTLS (RFC 3207) or implicit TLS
-/// (RFC 8314, port 465), AUTH PLAIN or LOGIN (RFC 4954), MAIL, RCPT, DATA. A 4xx answer is worth a retry, a 5xx is not; a connection that fails or
-/// stalls past the timeout is retried.
+/// (RFC 8314, port 465), AUTH PLAIN or LOGIN (RFC 4954), MAIL, RCPT, DATA. A 4xx answer is worth a retry, a 5xx
+/// is not; a connection that fails or stalls past the timeout is retried.
 enum SMTPClient {
     struct Reply {
         let code: Int
