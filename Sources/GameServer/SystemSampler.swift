@@ -31,7 +31,7 @@ struct SystemSampler {
             sample.memoryMB = memory.usedKB / 1024
             sample.memoryPercent = memory.totalKB > 0 ? memory.usedKB / memory.totalKB * 100 : 0
         }
-        sample.rssMB = Self.readRSSKB() / 1024
+        sample.rssMB = Double(ProcessUsage.read().residentKB) / 1024
         if let now = Self.readCounters() {
             if let before = previous {
                 let total = Double(now.total &- before.total)
@@ -80,11 +80,4 @@ struct SystemSampler {
         return (total, total - available)
     }
 
-    private static func readRSSKB() -> Double {
-        guard let status = readFile("/proc/self/status") else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            return Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
-        }
-        return 0
-    }
 }

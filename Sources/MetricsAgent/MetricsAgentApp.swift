@@ -153,6 +153,7 @@ public final class MetricsAgentApp: Sendable {
 
 /// Rolls up dirty days shortly after they are ingested, and prunes each tier
 /// to its retention every `pruneInterval` (the first time after one interval).
+/// Once the backfill is rolled up, it gives back the start-up's memory (StartupMemory).
 struct MaintenanceService: Service {
     let app: MetricsAgentApp
 
@@ -161,12 +162,21 @@ struct MaintenanceService: Service {
         try await cancelWhenGracefulShutdown {
             var nextPrune = ContinuousClock.now + app.config.pruneInterval
             var more = false
+            var startupDone = false
             while !Task.isCancelled {
                 // Rollups follow new lines (a moment later, so a burst is rolled up once); otherwise only prunes are due.
                 if !more { await app.linesStored.wait(timeout: max(.zero, nextPrune - .now)) }
                 do { try await Task.sleep(for: .milliseconds(300)) } catch { return }
                 do {
                     more = try await app.onWorker { try app.rollups.processDirty(limit: 32) } == 32
+                    if !more && !startupDone && app.stats.snapshot.backfillDone {
+                        startupDone = true
+                        let released = StartupMemory.release()
+                        app.logger.info("start-up memory given back", metadata: [
+                            "rss_kb_before": "\(released.before.residentKB)", "rss_kb_after": "\(released.after.residentKB)",
+                            "anonymous_kb": "\(released.after.anonymousKB)", "code_advised_kb": "\(released.advisedBytes / 1024)",
+                        ])
+                    }
                     if ContinuousClock.now >= nextPrune {
                         nextPrune = ContinuousClock.now + app.config.pruneInterval
                         let deleted = try await app.onWorker { try app.rollups.prune() }

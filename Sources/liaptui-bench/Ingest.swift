@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MetricsSchema
+import Synchronization
 
 /// Runs a built executable that sits next to this tool; returns its output and wall time.
 func runSibling(_ name: String, _ arguments: [String]) throws -> (output: String, seconds: Double, status: Int32) {
@@ -125,13 +126,8 @@ struct ParseBenchmark: ParsableCommand {
 
 /// RSS (MiB) and CPU seconds of a running process, from /proc.
 func processUsage(_ pid: Int32) -> (rssMB: Double, cpuSeconds: Double) {
-    let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-    let rssKB = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }?
-        .split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Double($0) } ?? 0
-    let fields = stat[(stat.lastIndex(of: ")").map { stat.index(after: $0) } ?? stat.startIndex)...].split(separator: " ")
-    let ticks = fields.count > 12 ? (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0) : 0
-    return (rssKB / 1024, ticks / Double(sysconf(Int32(_SC_CLK_TCK))))
+    let usage = ProcessUsage.read(pid: pid)
+    return (Double(usage.residentKB) / 1024, usage.cpuSeconds)
 }
 
 struct AgentTailBenchmark: AsyncParsableCommand {
@@ -157,6 +153,15 @@ struct AgentTailBenchmark: AsyncParsableCommand {
         try await Task.sleep(for: .seconds(2))
         let before = processUsage(process.processIdentifier)
         let start = Date()
+        // RSS is sampled every second from here on: the largest is what the agent needed while tailing.
+        let peakKB = Mutex(0)
+        let sampler = Task {
+            while !Task.isCancelled {
+                let rss = ProcessUsage.read(pid: process.processIdentifier).residentKB
+                peakKB.withLock { $0 = max($0, rss) }
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
         for i in stride(from: 0, to: seconds, by: max(1, every)) {
             let record = MetricsRecord(
                 timestamp: start.addingTimeInterval(Double(i)), instanceID: "tail", version: "0.1.0", intervalSeconds: Double(every),
@@ -169,11 +174,15 @@ struct AgentTailBenchmark: AsyncParsableCommand {
             close(fd)
             try await Task.sleep(for: .seconds(max(1, every)))
         }
-        let after = processUsage(process.processIdentifier)
+        sampler.cancel()
+        let after = ProcessUsage.read(pid: process.processIdentifier)
+        let proportionalKB = ProcessUsage.proportionalKB(pid: process.processIdentifier)
         process.terminate()
         process.waitUntilExit()
         let cpu = after.cpuSeconds - before.cpuSeconds
-        print(String(format: "seconds=%d lines=%d rss_mb=%.1f cpu_seconds=%.3f cpu_seconds_per_120s=%.3f cpu_percent_of_one_core=%.2f",
-                     seconds, (seconds + max(1, every) - 1) / max(1, every), after.rssMB, cpu, cpu / Double(seconds) * 120, cpu / Double(seconds) * 100))
+        print(String(format: "seconds=%d lines=%d rss_mb=%.1f rss_max_mb=%.1f pss_mb=%.1f anonymous_mb=%.1f cpu_seconds=%.3f cpu_seconds_per_120s=%.3f cpu_percent_of_one_core=%.2f",
+                     seconds, (seconds + max(1, every) - 1) / max(1, every), Double(after.residentKB) / 1024,
+                     Double(max(peakKB.withLock { $0 }, after.residentKB)) / 1024, Double(proportionalKB) / 1024, Double(after.anonymousKB) / 1024,
+                     cpu, cpu / Double(seconds) * 120, cpu / Double(seconds) * 100))
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LiapTuiClient
+import MetricsSchema
 
 /// The processes a benchmark starts: this package's release executables next to
 /// the tool, and redis-server. Each one is stopped when the benchmark ends.
@@ -66,10 +67,7 @@ final class BenchProcess {
 
     /// CPU seconds the process has used (user + system), from /proc.
     var cpuSeconds: Double {
-        let stat = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8)) ?? ""
-        let fields = stat[(stat.lastIndex(of: ")").map { stat.index(after: $0) } ?? stat.startIndex)...].split(separator: " ")
-        let ticks = fields.count > 12 ? (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0) : 0
-        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+        ProcessUsage.read(pid: process.processIdentifier).cpuSeconds
     }
 
     func kill() {

@@ -47,15 +47,9 @@ struct IdleServerBenchmark: AsyncParsableCommand {
                              "--state-file", directory.appendingPathComponent("state.json").path, "--log-level", "warning"]
         try process.run()
         try await Task.sleep(for: .seconds(seconds))
-        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
-        let stat = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8)) ?? ""
-        let rssKB = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }?
-            .split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Double($0) } ?? 0
-        let fields = stat[(stat.lastIndex(of: ")").map { stat.index(after: $0) } ?? stat.startIndex)...].split(separator: " ")
-        let ticks = fields.count > 12 ? (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0) : 0
+        let usage = processUsage(process.processIdentifier)
         process.terminate()
         process.waitUntilExit()
-        print(String(format: "idle_seconds=%.0f rss_mb=%.1f cpu_seconds=%.2f", seconds, rssKB / 1024,
-                     ticks / Double(sysconf(Int32(_SC_CLK_TCK)))))
+        print(String(format: "idle_seconds=%.0f rss_mb=%.1f cpu_seconds=%.2f", seconds, usage.rssMB, usage.cpuSeconds))
     }
 }

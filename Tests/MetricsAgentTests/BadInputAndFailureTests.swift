@@ -133,4 +133,27 @@ import TestSupport
         #expect(metrics.body.contains("metricsagent_last_ingest_timestamp_seconds "))
         await agent.stop()
     }
+
+    /// After the backfill is rolled up the agent hands back its start-up code pages (StartupMemory); what it runs
+    /// afterwards (a new line, the dashboard, the API) comes back on demand and works as before.
+    @Test func startUpMemoryIsGivenBackAndTheAgentKeepsWorking() async throws {
+        var writer = LineWriter(directory: logs, start: Date(timeIntervalSince1970: 1_790_000_000))
+        var written = writer.append(3_000, step: 60)  // two days: both rolled up before the memory goes back
+        let agent = try await AgentProcess(logDirectory: logs, database: dbURL)
+        let log = try await agent.child.waitForOutput("start-up memory given back")
+        let line = try #require(log.split(separator: "\n").last { $0.contains("start-up memory given back") })
+        func field(_ name: String) -> Int? {
+            line.split(separator: " ").first { $0.hasPrefix(name + "=") }.flatMap { Int($0.dropFirst(name.count + 1)) }
+        }
+        let before = try #require(field("rss_kb_before")), after = try #require(field("rss_kb_after"))
+        #expect(after < before, "resident memory fell when the start-up's code pages were handed back: \(line)")
+        #expect(try #require(field("code_advised_kb")) > 0)
+        #expect(try db.scalar("SELECT count(*) FROM rollup_dirty") == 0, "only after the backfill's days are rolled up")
+        written += writer.append(1)
+        #expect(try await eventually(timeout: .seconds(60)) { try db.sampleTimestamps() == written })
+        #expect(try await HTTP.get(agent.baseURL + "/").status == 200)
+        let series = try await HTTP.get(agent.baseURL + "/api/series?metric=cpu_percent&from=1790000000&to=1790200000")
+        #expect(series.status == 200 && series.body.contains("\"points\""))
+        await agent.stop()
+    }
 }

@@ -22,10 +22,9 @@ struct IngestService: Service, @unchecked Sendable {
                 return counts
             }
             app.stats.backfilled()
-            if backfill.ingested > 0 {
-                newData?.signal()
-                app.linesStored.signal()
-            }
+            if backfill.ingested > 0 { newData?.signal() }
+            // Even with nothing read: the maintenance loop's first round, once the backfill is rolled up, ends the start-up.
+            app.linesStored.signal()
             app.logger.notice("backfill done", metadata: [
                 "ingested": "\(backfill.ingested)", "quarantined": "\(backfill.quarantined)", "files": "\(backfill.files)",
             ])
