@@ -4,7 +4,9 @@ import MetricsSchema
 import Synchronization
 
 /// Runs a built executable that sits next to this tool; returns its output and wall time.
-func runSibling(_ name: String, _ arguments: [String]) throws -> (output: String, seconds: Double, status: Int32) {
+/// Runs a tool beside this one (or an absolute path) to its end: its output, wall seconds, status and
+/// CPU seconds (user + system, from the children's rusage; run one child at a time).
+func runSibling(_ name: String, _ arguments: [String]) throws -> (output: String, seconds: Double, status: Int32, cpuSeconds: Double) {
     let process = Process()
     let directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
     process.executableURL = name.hasPrefix("/") ? URL(fileURLWithPath: name) : directory.appendingPathComponent(name)
@@ -12,11 +14,21 @@ func runSibling(_ name: String, _ arguments: [String]) throws -> (output: String
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = FileHandle.nullDevice
+    let cpuBefore = childrenCPUSeconds()
     let started = ContinuousClock.now
     try process.run()
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return (String(decoding: data, as: UTF8.self), (ContinuousClock.now - started).seconds, process.terminationStatus)
+    return (String(decoding: data, as: UTF8.self), (ContinuousClock.now - started).seconds, process.terminationStatus,
+            childrenCPUSeconds() - cpuBefore)
+}
+
+/// CPU seconds of every child that has ended and been waited for.
+private func childrenCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1_000_000 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// Writes `days` files of minute records, as the game server would.
@@ -76,21 +88,29 @@ struct IngestBenchmark: ParsableCommand {
         }
         print("generated lines=\(lines) files=\(days) bytes=\(bytes)")
 
+        var withRollups: (seconds: Double, cpuSeconds: Double)?
         for (label, extra) in [("metrics-agent (lines only, --no-rollups)", ["--no-rollups"]), ("metrics-agent (with rollups)", [])] {
             let db = directory.appendingPathComponent("agent.sqlite").path
             for suffix in ["", "-wal", "-shm", ".lock"] { try? FileManager.default.removeItem(atPath: db + suffix) }
             let agent = try runSibling("metrics-agent", ["ingest", "--once", "--quiet", "--log-dir", logs.path, "--db", db] + extra)
             guard agent.status == 0 else { throw ValidationError("metrics-agent failed: \(agent.output)") }
             let dbBytes = ((try? FileManager.default.attributesOfItem(atPath: db)[.size] as? Int) ?? 0)
-            print(String(format: "%@: %@ seconds=%.2f lines_per_second=%.0f db_mb=%.1f", label,
+            print(String(format: "%@: %@ seconds=%.2f lines_per_second=%.0f cpu_seconds=%.2f lines_per_cpu_second=%.0f db_mb=%.1f", label,
                          agent.output.split(separator: "\n").last.map(String.init) ?? "", agent.seconds,
-                         Double(lines) / agent.seconds, Double(dbBytes) / 1_048_576))
+                         Double(lines) / agent.seconds, agent.cpuSeconds, Double(lines) / agent.cpuSeconds, Double(dbBytes) / 1_048_576))
+            if extra.isEmpty { withRollups = (agent.seconds, agent.cpuSeconds) }
         }
 
         let naive = try runSibling("/usr/bin/env", ["python3", baseline, logs.path, directory.appendingPathComponent("naive.sqlite").path])
         if naive.status == 0 {
-            print(String(format: "naive python: %@ lines_per_second=%.0f (wall %.2f s incl. interpreter start)",
-                         naive.output.trimmingCharacters(in: .whitespacesAndNewlines), Double(lines) / naive.seconds, naive.seconds))
+            print(String(format: "naive python: %@ lines_per_second=%.0f cpu_seconds=%.2f lines_per_cpu_second=%.0f (wall %.2f s incl. interpreter start)",
+                         naive.output.trimmingCharacters(in: .whitespacesAndNewlines), Double(lines) / naive.seconds,
+                         naive.cpuSeconds, Double(lines) / naive.cpuSeconds, naive.seconds))
+            if let withRollups {
+                // The default (with rollups) against the baseline: above 1 is faster, per wall second and per CPU-second.
+                print(String(format: "ratio (with rollups / naive python): wall=%.2fx cpu=%.2fx",
+                             naive.seconds / withRollups.seconds, naive.cpuSeconds / withRollups.cpuSeconds))
+            }
         } else {
             print("naive python: failed (\(naive.status)); run from the repository root")
         }
