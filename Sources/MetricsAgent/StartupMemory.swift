@@ -10,13 +10,16 @@ import Glibc
 /// code: the kernel maps executable pages in 64 KB blocks around each one
 /// touched (fault-around), so running the start-up (argument parsing,
 /// migrations, the backfill, the HTTP and alert set-up) leaves some 30 MB of
-/// clean code pages resident that an idle agent never runs again. They are
-/// handed back with `madvise(MADV_PAGEOUT)` on the executable mappings; what
-/// the agent runs later comes back on demand (from the page cache or the disk,
-/// a few milliseconds once). Pages other processes also map (libc, a second
-/// Swift program) are left alone by the kernel. The heap's free memory goes back
-/// with `malloc_trim`. Measured in docs/PERFORMANCE.md ("Tailing: one line a
-/// second, and idle").
+/// code mapped that an idle agent never runs again. The agent unmaps its code
+/// mappings with `madvise(MADV_DONTNEED)`: the pages stay in the kernel's page
+/// cache (available memory, the first dropped under pressure, still mapped by
+/// any other process using them), and what the agent runs later is mapped
+/// again on demand, a minor fault without disk reads. `MADV_PAGEOUT` would
+/// also drop them from the cache, but the kernel refuses it for files the
+/// process cannot write, which is every file for the service's own user.
+/// Only code: a private writable mapping would lose its data. The heap's free
+/// memory goes back with `malloc_trim`. Measured in docs/PERFORMANCE.md
+/// ("Tailing: one line a second, and idle").
 enum StartupMemory {
     struct Outcome: Sendable {
         var before: ProcessUsage
@@ -31,12 +34,12 @@ enum StartupMemory {
         #if os(Linux)
         _ = glibcMallocTrim(0)
         // The ranges are read first and advised in a loop of plain calls: code run between two calls (String
-        // parsing in the Swift and Foundation libraries) would fault its pages straight back in.
+        // parsing in the Swift and Foundation libraries) would map its pages straight back in.
         var ranges: [(start: UnsafeMutableRawPointer, length: Int)] = []
         if let maps = ProcessUsage.procFile("/proc/self/maps") {
             for mapping in maps.split(separator: "\n") {
                 let fields = mapping.split(separator: " ", omittingEmptySubsequences: true)
-                // Only code mappings of files: they hold no data of ours, so paging them out loses nothing.
+                // Only code mappings of files: never written, so unmapping them loses nothing.
                 guard fields.count >= 6, fields[1] == "r-xp", fields[5].hasPrefix("/") else { continue }
                 let bounds = fields[0].split(separator: "-").compactMap { UInt(String($0), radix: 16) }
                 guard bounds.count == 2, bounds[1] > bounds[0], let start = UnsafeMutableRawPointer(bitPattern: bounds[0]) else { continue }
@@ -44,8 +47,7 @@ enum StartupMemory {
             }
         }
         for range in ranges {
-            // Kernels before 5.4 answer EINVAL: nothing is released there, and nothing breaks.
-            if madvise(range.start, range.length, MADV_PAGEOUT) == 0 { advised += range.length }
+            if madvise(range.start, range.length, MADV_DONTNEED) == 0 { advised += range.length }
         }
         #endif
         return Outcome(before: before, after: ProcessUsage.read(), advisedBytes: advised)

@@ -49,7 +49,11 @@ function niceStep(range, count, integer) {
   const raw = range / Math.max(1, count);
   if (integer && raw <= 1) return 1;
   const power = Math.pow(10, Math.floor(Math.log10(raw)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * power >= raw) return m * power;
+  for (const m of [1, 2, 2.5, 5, 10]) {
+    // Counts tick on whole numbers: a step of 2.5 is skipped (25 or 250 are kept).
+    if (integer && !Number.isInteger(m * power)) continue;
+    if (m * power >= raw) return m * power;
+  }
   return 10 * power;
 }
 
