@@ -105,6 +105,46 @@ import TestSupport
         for point in series.series[0].points.dropFirst(75) { #expect(point.value == byTime[point.time] ?? nil) }
     }
 
+    /// `ingest --once` rolls up on two threads (reads beside writes); what it stores must be what the
+    /// one-transaction-per-day `processDirty` stores, row for row, annotations included.
+    @Test func rollupsOnTwoThreadsStoreWhatOneThreadStores() throws {
+        var random = SeededGenerator(seed: 7)
+        var text = ""
+        for instance in ["a", "b"] {
+            var minute = 0, uptime = 0
+            while minute < 5 * 1440 {
+                if Int.random(in: 0..<200, using: &random) == 0 { minute += Int.random(in: 5...90, using: &random); uptime = 0; continue }
+                let ts = RFC3339.format(Date(timeIntervalSince1970: Double(Self.start) / 1000 + Double(minute) * 60))
+                let version = minute < 2 * 1440 ? "1.0" : "1.1"
+                text += #"{"timestamp":"\#(ts)","instance_id":"\#(instance)","version":"\#(version)","uptime_s":\#(uptime),"#
+                    + #""cpu_percent":\#(Int.random(in: 0...9_999, using: &random)),"players":\#(Int.random(in: 0...120, using: &random))}"# + "\n"
+                minute += 1
+                uptime += 60
+            }
+        }
+        var tables: [[Row]] = []
+        for twoThreads in [false, true] {
+            let dir = TemporaryDirectory.make("rollups-threads")
+            let logs = dir.appendingPathComponent("logs")
+            try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+            LineWriter.appendRaw(text, to: logs.appendingPathComponent("metrics_all.jsonl").path)
+            let (tailer, rollups, _) = try makeAgent(dir)
+            try tailer.scan()
+            #expect(try rollups.dirtyDays() == 10)
+            #expect(try (twoThreads ? rollups.processAllDirtyOnTwoThreads() : rollups.processDirty()) == 10)
+            #expect(try rollups.dirtyDays() == 0)
+            let (buckets, annotations) = try rollups.store.pool.read { db in
+                (try Tier.rolled.flatMap { try Row.fetchAll(db, sql: "SELECT * FROM \($0.table) ORDER BY instance_id, bucket") },
+                 try Row.fetchAll(db, sql: "SELECT instance_id, ts, end_ts, kind, text, source FROM annotations ORDER BY instance_id, ts, kind"))
+            }
+            #expect(buckets.count > 2 * 5 * 250, "every tier of every day (gaps leave some 5-minute buckets out)")
+            let kinds = Set(annotations.map { $0["kind"] as String })
+            #expect(kinds == ["deploy", "restart", "gap"], "\(kinds)")
+            tables.append(buckets + annotations)
+        }
+        #expect(tables[0] == tables[1])
+    }
+
     @Test func retentionPrunesEachTierAndQueriesFallBackToCoarserTiers() throws {
         let dir = TemporaryDirectory.make("retention")
         let logs = dir.appendingPathComponent("logs")

@@ -164,7 +164,7 @@ public final class RollupEngine: Sendable {
         }
     }
 
-    struct DayKey: Hashable {
+    struct DayKey: Hashable, Sendable {
         let instance: String
         let day: Int64
     }
@@ -196,12 +196,37 @@ public final class RollupEngine: Sendable {
     }
 
     private func recompute(_ key: DayKey, in db: Database) throws {
+        try apply(compute(key, in: db), in: db)
+    }
+
+    /// One day's rollups, computed from a read of its raw minutes; `apply` writes them.
+    struct DayRollup: Sendable {
+        let key: DayKey
+        /// The day's raw minutes were pruned: its rollups keep their values (nil below).
+        let late: Bool
+        let day: DaySamples?
+        let tiers: [(tier: Tier, buckets: [Bucket])]
+    }
+
+    /// Reads the day and computes its buckets: no writes, so it may run on a reader beside the writer.
+    func compute(_ key: DayKey, in db: Database) throws -> DayRollup {
         let nowMS = Int64(now().timeIntervalSince1970 * 1000)
         // Whether the day's raw minutes are all still stored decides, not its age: an agent that was down
         // for weeks rolls up every day it has not pruned. A day that prune has cut into cannot be recomputed
         // exactly: its rollups stay, and the late lines are stored raw (until the next prune) and reported.
         let prunedBefore = try String.fetchOne(db, sql: "SELECT value FROM agent_state WHERE key = 'raw_pruned_before'").flatMap { Int64($0) }
-        if let prunedBefore, key.day < prunedBefore {
+        if let prunedBefore, key.day < prunedBefore { return DayRollup(key: key, late: true, day: nil, tiers: []) }
+        let day = try DaySamples.load(instance: key.instance, day: key.day, in: db)
+        let codes = day.sketchCodes()
+        // Tiers past their retention for this day would be pruned at once: skip the work.
+        let tiers = Tier.rolled.filter { key.day + Store.day > nowMS - Int64(retention.keeps($0) * 1000) }
+        return DayRollup(key: key, late: false, day: day, tiers: tiers.map { ($0, day.buckets($0, codes: codes)) })
+    }
+
+    /// Writes a computed day: its buckets in every tier still kept, and its derived annotations.
+    func apply(_ rollup: DayRollup, in db: Database) throws {
+        let key = rollup.key
+        guard let day = rollup.day, !rollup.late else {
             let dayText = RFC3339.format(Date(timeIntervalSince1970: Double(key.day) / 1000)).prefix(10)
             logger.notice("late lines for a day whose raw minutes were pruned: stored, its rollups keep their values",
                           metadata: ["instance": "\(key.instance)", "day": "\(dayText)"])
@@ -209,12 +234,8 @@ public final class RollupEngine: Sendable {
                            arguments: [key.instance, key.day, "Lines for \(dayText) arrived after its raw minutes were pruned: stored, rollups unchanged"])
             return
         }
-        let day = try DaySamples.load(instance: key.instance, day: key.day, in: db)
-        let codes = day.sketchCodes()
-        for tier in Tier.rolled {
-            // Tiers past their retention for this day would be pruned at once: skip the work.
-            guard key.day + Store.day > nowMS - Int64(retention.keeps(tier) * 1000) else { continue }
-            try write(tier: tier, instance: key.instance, day: key.day, buckets: day.buckets(tier, codes: codes), in: db)
+        for (tier, buckets) in rollup.tiers {
+            try write(tier: tier, instance: key.instance, day: key.day, buckets: buckets, in: db)
         }
         try writeAnnotations(for: day, instance: key.instance, in: db)
     }
@@ -417,7 +438,7 @@ public struct BucketStats: Sendable, Equatable {
     }
 }
 
-struct Bucket {
+struct Bucket: Sendable {
     let start: Int64
     let samples: Int
     let metrics: [BucketStats?]
@@ -428,7 +449,7 @@ struct Bucket {
 }
 
 /// One instance's raw minutes of one UTC day, by metric, in time order.
-struct DaySamples {
+struct DaySamples: Sendable {
     let start: Int64
     var timestamps: [Int64] = []
     /// values[metric][row]
