@@ -50,7 +50,7 @@ public final class MetricsAgentApp: Sendable {
         }
         stats.update(from: tailer)
         // Leave the store consistent: every touched day rolled up before exiting (unless left to `run`).
-        if rollUp { try rollups.processAllDirtyOnTwoThreads() }
+        if rollUp { try rollups.processAllDirtyInParallel() }
         return counts
     }
 

@@ -105,9 +105,9 @@ import TestSupport
         for point in series.series[0].points.dropFirst(75) { #expect(point.value == byTime[point.time] ?? nil) }
     }
 
-    /// `ingest --once` rolls up on two threads (reads beside writes); what it stores must be what the
+    /// `ingest --once` rolls up in parallel (two days computed beside the writes); what it stores must be what the
     /// one-transaction-per-day `processDirty` stores, row for row, annotations included.
-    @Test func rollupsOnTwoThreadsStoreWhatOneThreadStores() throws {
+    @Test func rollupsInParallelStoreWhatOneThreadStores() throws {
         var random = SeededGenerator(seed: 7)
         var text = ""
         for instance in ["a", "b"] {
@@ -131,7 +131,7 @@ import TestSupport
             let (tailer, rollups, _) = try makeAgent(dir)
             try tailer.scan()
             #expect(try rollups.dirtyDays() == 10)
-            #expect(try (twoThreads ? rollups.processAllDirtyOnTwoThreads() : rollups.processDirty()) == 10)
+            #expect(try (twoThreads ? rollups.processAllDirtyInParallel() : rollups.processDirty()) == 10)
             #expect(try rollups.dirtyDays() == 0)
             let (buckets, annotations) = try rollups.store.pool.read { db in
                 (try Tier.rolled.flatMap { try Row.fetchAll(db, sql: "SELECT * FROM \($0.table) ORDER BY instance_id, bucket") },
