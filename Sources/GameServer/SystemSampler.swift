@@ -16,14 +16,14 @@ struct SystemSampler {
     private struct Counters {
         var busy: UInt64
         var total: UInt64
-        var processTicks: UInt64
+        /// This process's CPU time so far.
+        var processSeconds: Double
         var at: ContinuousClock.Instant
     }
 
     private var previous: Counters?
-    private let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
 
-    init() { previous = Self.readCounters() }
+    init() { previous = Self.readCounters(process: ProcessUsage.read()) }
 
     mutating func sample() -> Sample {
         var sample = Sample()
@@ -31,14 +31,15 @@ struct SystemSampler {
             sample.memoryMB = memory.usedKB / 1024
             sample.memoryPercent = memory.totalKB > 0 ? memory.usedKB / memory.totalKB * 100 : 0
         }
-        sample.rssMB = Double(ProcessUsage.read().residentKB) / 1024
-        if let now = Self.readCounters() {
+        let process = ProcessUsage.read()
+        sample.rssMB = Double(process.residentKB) / 1024
+        if let now = Self.readCounters(process: process) {
             if let before = previous {
                 let total = Double(now.total &- before.total)
                 if total > 0 { sample.cpuPercent = min(100, Double(now.busy &- before.busy) / total * 100) }
                 let wall = (now.at - before.at).seconds
                 if wall > 0 {
-                    sample.processCPUPercent = Double(now.processTicks &- before.processTicks) / ticksPerSecond / wall * 100
+                    sample.processCPUPercent = max(0, now.processSeconds - before.processSeconds) / wall * 100
                 }
             }
             previous = now
@@ -50,7 +51,7 @@ struct SystemSampler {
         try? String(contentsOfFile: path, encoding: .utf8)
     }
 
-    private static func readCounters() -> Counters? {
+    private static func readCounters(process: ProcessUsage) -> Counters? {
         guard let stat = readFile("/proc/stat"), let line = stat.split(separator: "\n").first,
               line.hasPrefix("cpu ") else { return nil }
         let fields = line.split(separator: " ").dropFirst().compactMap { UInt64($0) }
@@ -58,13 +59,7 @@ struct SystemSampler {
         // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
         let total = fields.prefix(8).reduce(0, +)
         let idle = fields[3] + (fields.count > 4 ? fields[4] : 0)
-        var processTicks: UInt64 = 0
-        if let selfStat = readFile("/proc/self/stat"), let close = selfStat.lastIndex(of: ")") {
-            // Fields after the command name; utime and stime are the 14th and 15th of the whole line.
-            let rest = selfStat[selfStat.index(after: close)...].split(separator: " ")
-            if rest.count > 12, let utime = UInt64(rest[11]), let stime = UInt64(rest[12]) { processTicks = utime + stime }
-        }
-        return Counters(busy: total - idle, total: total, processTicks: processTicks, at: .now)
+        return Counters(busy: total - idle, total: total, processSeconds: process.cpuSeconds, at: .now)
     }
 
     private static func readMemory() -> (totalKB: Double, usedKB: Double)? {
