@@ -44,13 +44,16 @@ public final class MetricsAgentApp: Sendable {
     public func ingestOnce(showProgress: Bool = true, rollUp: Bool = true) throws -> IngestCounts {
         let tailer = makeTailer()
         var reporter = ProgressReporter(total: tailer.pendingBytes())
-        let counts = try tailer.scan { so in if showProgress { reporter.update(bytes: so.bytes, lines: so.ingested) } }
+        let report: (IngestCounts) -> Void = { so in if showProgress { reporter.update(bytes: so.bytes, lines: so.ingested) } }
+        // Leave the store consistent: every touched day rolled up before exiting (unless left to `run`).
+        let counts = try rollUp ? tailer.scanRollingUp(rollups, progress: report) : tailer.scan(progress: report)
         if showProgress && counts.ingested + counts.quarantined > 0 {
             reporter.update(bytes: counts.bytes, lines: counts.ingested, final: true)
         }
         stats.update(from: tailer)
-        // Leave the store consistent: every touched day rolled up before exiting (unless left to `run`).
-        if rollUp { try rollups.processAllDirtyInParallel() }
+        if rollUp {
+            logger.info("days rolled up", metadata: ["from_lines": "\(tailer.lastRollups.fromLines)", "from_database": "\(tailer.lastRollups.fromDatabase)"])
+        }
         return counts
     }
 

@@ -105,33 +105,73 @@ import TestSupport
         for point in series.series[0].points.dropFirst(75) { #expect(point.value == byTime[point.time] ?? nil) }
     }
 
-    /// `ingest --once` rolls up in parallel (two days computed beside the writes); what it stores must be what the
-    /// one-transaction-per-day `processDirty` stores, row for row, annotations included.
-    @Test func rollupsInParallelStoreWhatOneThreadStores() throws {
+    /// `ingest --once` rolls days up from the lines as they stream through and the rest in parallel (two days
+    /// computed beside the writes); what it stores must be what the one-transaction-per-day `processDirty` stores,
+    /// row for row, annotations included: from one file, and from daily files with late lines, repeated lines
+    /// and a day partly stored before.
+    @Test(arguments: [RollupMode.parallel, .streamed, .streamedWithLateLines])
+    func rollupsInParallelAndFromTheLinesStoreWhatOneThreadStores(mode: RollupMode) throws {
         var random = SeededGenerator(seed: 7)
-        var text = ""
+        var lines: [(ts: Int64, text: String)] = []
         for instance in ["a", "b"] {
             var minute = 0, uptime = 0
             while minute < 5 * 1440 {
                 if Int.random(in: 0..<200, using: &random) == 0 { minute += Int.random(in: 5...90, using: &random); uptime = 0; continue }
-                let ts = RFC3339.format(Date(timeIntervalSince1970: Double(Self.start) / 1000 + Double(minute) * 60))
+                let ts = Self.start + Int64(minute) * 60_000
                 let version = minute < 2 * 1440 ? "1.0" : "1.1"
-                text += #"{"timestamp":"\#(ts)","instance_id":"\#(instance)","version":"\#(version)","uptime_s":\#(uptime),"#
-                    + #""cpu_percent":\#(Int.random(in: 0...9_999, using: &random)),"players":\#(Int.random(in: 0...120, using: &random))}"# + "\n"
+                let cpu = minute == 3 * 1440 + 7 ? "-0.0" : "\(Int.random(in: 0...9_999, using: &random))"  // stored as 0
+                lines.append((ts, #"{"timestamp":"\#(RFC3339.format(Date(timeIntervalSince1970: Double(ts) / 1000)))","instance_id":"\#(instance)","#
+                    + #""version":"\#(version)","uptime_s":\#(uptime),"cpu_percent":\#(cpu),"players":\#(Int.random(in: 0...120, using: &random))}"# + "\n"))
                 minute += 1
                 uptime += 60
             }
         }
         var tables: [[Row]] = []
-        for twoThreads in [false, true] {
-            let dir = TemporaryDirectory.make("rollups-threads")
+        for candidate in [RollupMode.oneThread, mode] {
+            let dir = TemporaryDirectory.make("rollups-modes")
             let logs = dir.appendingPathComponent("logs")
             try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
-            LineWriter.appendRaw(text, to: logs.appendingPathComponent("metrics_all.jsonl").path)
             let (tailer, rollups, _) = try makeAgent(dir)
-            try tailer.scan()
-            #expect(try rollups.dirtyDays() == 10)
-            #expect(try (twoThreads ? rollups.processAllDirtyInParallel() : rollups.processDirty()) == 10)
+            if candidate == .streamedWithLateLines {
+                // "a"'s third day partly stored before; then daily files (both instances in time order), where one
+                // line in 40 comes late: at the end of the next day's file (in the batch that closes its day), the
+                // last day's in a file read last, one of them twice.
+                let partly = lines.filter { $0.text.contains(#""instance_id":"a""#) && $0.ts >= Self.start + 2 * Store.day + 43_200_000
+                    && $0.ts < Self.start + 3 * Store.day }
+                LineWriter.appendRaw(partly.prefix(200).map(\.text).joined(), to: logs.appendingPathComponent("metrics_partly.jsonl").path)
+                try tailer.scan()
+                var byDay: [Int64: String] = [:], heldBack: [Int64: String] = [:]
+                for (i, line) in lines.enumerated().sorted(by: { $0.element.ts < $1.element.ts }) {
+                    let day = floorDiv(line.ts, Store.day)
+                    if i % 40 == 0 { heldBack[day, default: ""] += line.text } else { byDay[day, default: ""] += line.text }
+                }
+                let days = byDay.keys.sorted()
+                let base = Date(timeIntervalSince1970: 1_700_000_000)
+                for (n, day) in days.enumerated() {
+                    let path = logs.appendingPathComponent("metrics_day\(n).jsonl").path
+                    LineWriter.appendRaw(byDay[day]! + (n > 0 ? heldBack[days[n - 1]]! : ""), to: path)
+                    try FileManager.default.setAttributes([.modificationDate: base.addingTimeInterval(Double(n))], ofItemAtPath: path)
+                }
+                let latePath = logs.appendingPathComponent("metrics_late.jsonl").path
+                LineWriter.appendRaw(heldBack[days.last!]! + heldBack[days.last!]!, to: latePath)
+                try FileManager.default.setAttributes([.modificationDate: base.addingTimeInterval(100)], ofItemAtPath: latePath)
+            } else {
+                LineWriter.appendRaw(lines.map(\.text).joined(), to: logs.appendingPathComponent("metrics_all.jsonl").path)
+            }
+            switch candidate {
+            case .oneThread, .parallel:
+                try tailer.scan()
+                #expect(try rollups.dirtyDays() == 10)
+                #expect(try (candidate == .parallel ? rollups.processAllDirtyInParallel() : rollups.processDirty()) == 10)
+            case .streamed:
+                try tailer.scanRollingUp(rollups)
+                #expect(tailer.lastRollups.fromLines == 10 && tailer.lastRollups.fromDatabase == 0, "every day from its lines: \(tailer.lastRollups)")
+            case .streamedWithLateLines:
+                try tailer.scanRollingUp(rollups)
+                // Late lines arrive for every day, so each is computed again from the database; "a"'s third day
+                // (partly stored before) and the last days (repeated lines) only there.
+                #expect(tailer.lastRollups.fromLines == 7 && tailer.lastRollups.fromDatabase == 10, "\(tailer.lastRollups)")
+            }
             #expect(try rollups.dirtyDays() == 0)
             let (buckets, annotations) = try rollups.store.pool.read { db in
                 (try Tier.rolled.flatMap { try Row.fetchAll(db, sql: "SELECT * FROM \($0.table) ORDER BY instance_id, bucket") },
@@ -142,7 +182,13 @@ import TestSupport
             #expect(kinds == ["deploy", "restart", "gap"], "\(kinds)")
             tables.append(buckets + annotations)
         }
-        #expect(tables[0] == tables[1])
+        #expect(tables[0].count == tables[1].count)
+        let firstDifference = zip(tables[0], tables[1]).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        #expect(firstDifference == nil, "first differing row: \(firstDifference.map { "\(tables[0][$0]) against \(tables[1][$0])" } ?? "")")
+    }
+
+    enum RollupMode: Sendable {
+        case oneThread, parallel, streamed, streamedWithLateLines
     }
 
     @Test func retentionPrunesEachTierAndQueriesFallBackToCoarserTiers() throws {

@@ -62,6 +62,11 @@ public final class Tailer: @unchecked Sendable {
         try ReplicationLog.record(batch, in: db)
     }
 
+    /// Set by `ingest --once`: days rolled up from the lines as they are parsed, written with the commits.
+    var streamingRollups: StreamingRollups?
+    /// The days the last `scanRollingUp` rolled up from the lines and from the database.
+    var lastRollups = (fromLines: 0, fromDatabase: 0)
+
     private var seen: [FileKey: (size: Int64, mtimeNS: Int64)] = [:]
     /// Files whose retention waits for ingestion, already logged once.
     var retentionWarned = Set<String>()
@@ -163,8 +168,9 @@ public final class Tailer: @unchecked Sendable {
             let rows = batch, from = batchStart, length = source.size
             batch = Batch()
             batchStart = end
+            let closedDays = try streamingRollups?.observe(rows.rows) ?? []
             try pipeline.submit(stream: stream) { [self] in
-                try commit(rows, stream: stream, from: from, to: end, file: file, contentLength: length)
+                try commit(rows, stream: stream, from: from, to: end, file: file, contentLength: length, closedDays: closedDays)
             }
         }
         while offset < source.size {
@@ -242,7 +248,7 @@ public final class Tailer: @unchecked Sendable {
 
     /// Stores the batch and moves the stream's offset from `from` to `to`, in one transaction.
     private func commit(_ batch: Batch, stream: StreamHandle, from expected: Int64, to newOffset: Int64, file: LogFile,
-                        contentLength: Int64) throws -> IngestCounts {
+                        contentLength: Int64, closedDays: [RollupEngine.DayRollup]) throws -> IngestCounts {
         var counts = IngestCounts()
         let now = Date()
         let rows = batch.rows
@@ -286,6 +292,7 @@ public final class Tailer: @unchecked Sendable {
             guard db.changesCount == 1 else { throw IngestConflict() }
             try Self.observe(file, stream: StreamRecord(id: streamID, offset: newOffset), contentLength: contentLength, in: db)
             try onCommit(db, CommittedBatch(streamID: streamID, fromOffset: expected, toOffset: newOffset, rows: stored))
+            if !closedDays.isEmpty { try streamingRollups?.write(closedDays, in: db) }
         }
         counts.bytes = newOffset - expected
         for q in quarantined {

@@ -136,6 +136,8 @@ struct SketchEncoder {
     private var counts = [Int32](repeating: 0, count: Int(2 * limit + 1))
     private var low = Int.max, high = Int.min
     private var zero = 0
+    /// Slots of `counts` in use.
+    private var used = 0
     private var negatives: [Int32: Int] = [:]
 
     mutating func add(_ code: Int32) {
@@ -145,6 +147,7 @@ struct SketchEncoder {
             negatives[code - Self.negativeOffset, default: 0] += 1
         } else {
             let slot = Int(code + Self.limit)
+            if counts[slot] == 0 { used += 1 }
             counts[slot] += 1
             low = min(low, slot)
             high = max(high, slot)
@@ -155,6 +158,12 @@ struct SketchEncoder {
     mutating func finish() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(16)
+        finish(appendingTo: &out)
+        return out
+    }
+
+    /// The same, appended to `out` (the metrics of a bucket share one buffer).
+    mutating func finish(appendingTo out: inout [UInt8]) {
         func varint(_ v: UInt64) {
             var v = v
             while v >= 0x80 {
@@ -170,9 +179,7 @@ struct SketchEncoder {
             last = index
         }
         varint(UInt64(zero))
-        var entries = 0
-        if low <= high { for slot in low...high where counts[slot] > 0 { entries += 1 } }
-        varint(UInt64(entries))
+        varint(UInt64(used))
         var last: Int64 = 0
         if low <= high {
             for slot in low...high where counts[slot] > 0 {
@@ -184,9 +191,9 @@ struct SketchEncoder {
         last = 0
         for i in negatives.keys.sorted() { pair(Int64(i), &last, negatives[i]!) }
         zero = 0
-        negatives.removeAll(keepingCapacity: true)
+        used = 0
+        if !negatives.isEmpty { negatives.removeAll(keepingCapacity: true) }
         low = .max
         high = .min
-        return out
     }
 }

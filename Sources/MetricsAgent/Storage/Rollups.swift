@@ -204,19 +204,23 @@ public final class RollupEngine: Sendable {
         let key: DayKey
         /// The day's raw minutes were pruned: its rollups keep their values (nil below).
         let late: Bool
-        let day: DaySamples?
+        var day: DaySamples?
         let tiers: [(tier: Tier, buckets: [Bucket])]
     }
 
     /// Reads the day and computes its buckets: no writes, so it may run on a reader beside the writer.
     func compute(_ key: DayKey, in db: Database) throws -> DayRollup {
-        let nowMS = Int64(now().timeIntervalSince1970 * 1000)
         // Whether the day's raw minutes are all still stored decides, not its age: an agent that was down
         // for weeks rolls up every day it has not pruned. A day that prune has cut into cannot be recomputed
         // exactly: its rollups stay, and the late lines are stored raw (until the next prune) and reported.
         let prunedBefore = try String.fetchOne(db, sql: "SELECT value FROM agent_state WHERE key = 'raw_pruned_before'").flatMap { Int64($0) }
         if let prunedBefore, key.day < prunedBefore { return DayRollup(key: key, late: true, day: nil, tiers: []) }
-        let day = try DaySamples.load(instance: key.instance, day: key.day, in: db)
+        return rollUp(try DaySamples.load(instance: key.instance, day: key.day, in: db), key: key)
+    }
+
+    /// The buckets of one day's minutes in every tier still kept (no database access).
+    func rollUp(_ day: DaySamples, key: DayKey) -> DayRollup {
+        let nowMS = Int64(now().timeIntervalSince1970 * 1000)
         let codes = day.sketchCodes()
         // Tiers past their retention for this day would be pruned at once: skip the work.
         let tiers = Tier.rolled.filter { key.day + Store.day > nowMS - Int64(retention.keeps($0) * 1000) }
@@ -261,8 +265,7 @@ public final class RollupEngine: Sendable {
                     sqlite3_bind_double(statement, index + 3, stats.max)
                     sqlite3_bind_double(statement, index + 4, stats.p95)
                     sqlite3_bind_double(statement, index + 5, stats.p99)
-                    let sketch = bucket.sketches[m]
-                    _ = sketch.withUnsafeBytes { sqlite3_bind_blob(statement, index + 6, $0.baseAddress, Int32($0.count), transient) }
+                    _ = bucket.sketch(m).withUnsafeBytes { sqlite3_bind_blob(statement, index + 6, $0.baseAddress, Int32($0.count), transient) }
                     sqlite3_bind_int64(statement, index + 7, bucket.maxTimes[m])
                 } else {
                     sqlite3_bind_int64(statement, index, 0)
@@ -388,13 +391,6 @@ public struct BucketStats: Sendable, Equatable {
         self.init(scratch: &scratch, count: values.count)
     }
 
-    /// The same, from a slice of optional values, using `scratch` so nothing is allocated per bucket.
-    init?(values: ArraySlice<Double?>, scratch: inout [Double]) {
-        scratch.removeAll(keepingCapacity: true)
-        for case let v? in values { scratch.append(v) }
-        self.init(scratch: &scratch, count: scratch.count)
-    }
-
     /// From the first `n` values of `scratch` (in time order), which it reorders.
     private init?(scratch: inout [Double], count n: Int) {
         guard n > 0 else { return nil }
@@ -405,11 +401,17 @@ public struct BucketStats: Sendable, Equatable {
             lo = Swift.min(lo, v)
             hi = Swift.max(hi, v)
         }
+        self.init(selectingIn: &scratch, count: n, sum: sum, min: lo, max: hi)
+    }
+
+    /// With the sum, minimum and maximum known: the percentiles selected among the first `n` values of `scratch`.
+    init(selectingIn scratch: inout [Double], count n: Int, sum: Double, min lo: Double, max hi: Double) {
         func rank(_ q: Double) -> Int { Swift.max(0, Int((q * Double(n)).rounded(.up)) - 1) }
         let k99 = rank(0.99), k95 = rank(0.95)
-        let p99 = Self.select(&scratch, k99, in: 0..<n)
+        // Under 100 values the 99th percentile is the maximum (under 20, the 95th too): nothing to select.
+        let p99 = k99 == n - 1 ? hi : Self.select(&scratch, k99, in: 0..<n)
         // After selecting k99 everything before it is no larger, so k95 is selected among those.
-        let p95 = k95 == k99 ? p99 : Self.select(&scratch, k95, in: 0..<k99)
+        let p95 = k95 == k99 ? p99 : Self.select(&scratch, k95, in: 0..<(k99 == n - 1 ? n : k99))
         self.init(count: n, sum: sum, min: lo, max: hi, p95: p95, p99: p99)
     }
 
@@ -442,10 +444,14 @@ struct Bucket: Sendable {
     let start: Int64
     let samples: Int
     let metrics: [BucketStats?]
-    /// Each metric's QuantileSketch, encoded (empty where the metric has no value).
-    let sketches: [[UInt8]]
+    /// Each metric's QuantileSketch, encoded one after the other (empty where the metric has no value).
+    let sketchBytes: [UInt8]
+    /// Where each metric's sketch ends in `sketchBytes`.
+    let sketchEnds: [Int]
     /// The minute of each metric's maximum (its first, on a tie); meaningless where the metric has no value.
     let maxTimes: [Int64]
+
+    func sketch(_ m: Int) -> ArraySlice<UInt8> { sketchBytes[(m == 0 ? 0 : sketchEnds[m - 1])..<sketchEnds[m]] }
 }
 
 /// One instance's raw minutes of one UTC day, by metric, in time order.
@@ -478,11 +484,16 @@ struct DaySamples: Sendable {
             }
         }
         sqlite3_reset(raw)
-        if let row = try Row.fetchOne(db, sql: "SELECT ts, uptime_s, version, interval_s FROM samples WHERE instance_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
-                                      arguments: [instance, day]) {
-            samples.previous = (row[0], row[1], row[2], row[3])
-        }
+        try samples.loadPrevious(instance: instance, in: db)
         return samples
+    }
+
+    /// Reads the last sample stored before the day.
+    mutating func loadPrevious(instance: String, in db: Database) throws {
+        if let row = try Row.fetchOne(db, sql: "SELECT ts, uptime_s, version, interval_s FROM samples WHERE instance_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
+                                      arguments: [instance, start]) {
+            previous = (row[0], row[1], row[2], row[3])
+        }
     }
 
     /// Each value's sketch code (SketchEncoder), computed once per day for all three tiers; nil values get `skip`.
@@ -497,23 +508,52 @@ struct DaySamples: Sendable {
         var scratch: [Double] = []
         scratch.reserveCapacity(1440)
         var encoder = SketchEncoder()
+        let metricCount = values.count
         var i = 0
         while i < timestamps.count {
             let start = floorDiv(timestamps[i], tier.milliseconds) * tier.milliseconds
             var j = i
             while j < timestamps.count && timestamps[j] < start + tier.milliseconds { j += 1 }
-            let metrics = values.map { column in BucketStats(values: column[i..<j], scratch: &scratch) }
-            let sketches = metrics.indices.map { m -> [UInt8] in
-                guard metrics[m] != nil else { return [] }
-                for code in codes[m][i..<j] where code != Self.skip { encoder.add(code) }
-                return encoder.finish()
+            var metrics: [BucketStats?] = []
+            var maxTimes: [Int64] = []
+            var sketchBytes: [UInt8] = []
+            var sketchEnds: [Int] = []
+            metrics.reserveCapacity(metricCount)
+            maxTimes.reserveCapacity(metricCount)
+            sketchEnds.reserveCapacity(metricCount)
+            sketchBytes.reserveCapacity(metricCount * 8)
+            timestamps.withUnsafeBufferPointer { times in
+                for m in 0..<metricCount {
+                    // One pass per metric: the figures in time order (the same sum however the bucket is read),
+                    // the first minute of the maximum, and the sketch.
+                    scratch.removeAll(keepingCapacity: true)
+                    var sum = 0.0, lo = Double.infinity, hi = -Double.infinity, hiTime = start
+                    values[m].withUnsafeBufferPointer { column in
+                        codes[m].withUnsafeBufferPointer { codes in
+                            for k in i..<j {
+                                guard let v = column[k] else { continue }
+                                scratch.append(v)
+                                sum += v
+                                lo = Swift.min(lo, v)
+                                if v > hi {
+                                    hi = v
+                                    hiTime = times[k]
+                                }
+                                encoder.add(codes[k])
+                            }
+                        }
+                    }
+                    if scratch.isEmpty {
+                        metrics.append(nil)
+                    } else {
+                        metrics.append(BucketStats(selectingIn: &scratch, count: scratch.count, sum: sum, min: lo, max: hi))
+                        encoder.finish(appendingTo: &sketchBytes)
+                    }
+                    sketchEnds.append(sketchBytes.count)
+                    maxTimes.append(hiTime)
+                }
             }
-            let maxTimes = values.map { column -> Int64 in
-                var best: (Double, Int64)?
-                for k in i..<j { if let v = column[k], best == nil || v > best!.0 { best = (v, timestamps[k]) } }
-                return best?.1 ?? start
-            }
-            result.append(Bucket(start: start, samples: j - i, metrics: metrics, sketches: sketches, maxTimes: maxTimes))
+            result.append(Bucket(start: start, samples: j - i, metrics: metrics, sketchBytes: sketchBytes, sketchEnds: sketchEnds, maxTimes: maxTimes))
             i = j
         }
         return result

@@ -1,0 +1,158 @@
+import Foundation
+import GRDB
+import MetricsSchema
+
+/// Rolls days up from the lines as `ingest --once` parses them, instead of reading each day back from the
+/// database afterwards (issue 19: reading a day back and computing it was most of the rollup work).
+///
+/// A day is rolled up here only when what was parsed is certain to be what the database holds: none of its
+/// minutes were stored before this pass, its lines came in time order without a repeated minute, and its raw
+/// minutes are not pruned. Its buckets are computed on the parsing thread when the instance's lines move on
+/// to a later day (or the pass ends) and written in the commit that follows, which also clears its dirty
+/// mark. Every other day stays dirty and is recomputed from the database as before, so the result is the
+/// same row for row (`RollupTests`). A line for a day already rolled up here (a late line) marks that day and
+/// every later one rolled up here dirty again when the pass ends: their buckets or the sample before them
+/// changed.
+///
+/// Only where nothing else marks days dirty meanwhile, as in `ingest --once`, which holds the agent's lock.
+/// `observe` and `finish` run on the parsing thread, `write` on the commit thread.
+final class StreamingRollups: @unchecked Sendable {
+    let engine: RollupEngine
+    private let prunedBefore: Int64?
+    /// Per instance: the day being collected.
+    private var open: [String: OpenDay] = [:]
+    /// Per instance: the last day collected (rolled up here or not); a line before it is late.
+    private var lastClosed: [String: Int64] = [:]
+    /// Per instance: the days rolled up here, in order.
+    private var rolled: [String: [Int64]] = [:]
+    private var dirtyAgain = Set<RollupEngine.DayKey>()
+    /// Days rolled up from their lines (some may be dirty again after late lines).
+    private(set) var daysRolledUp = 0
+
+    private struct OpenDay {
+        var samples: DaySamples
+        /// False once the day cannot be rolled up from its lines (stored minutes, a repeat, out of order).
+        var usable: Bool
+
+        /// Adds a line's values as the database will return them; a minute not after the last breaks the day.
+        mutating func append(_ line: ParsedLine) {
+            guard usable else { return }
+            if let last = samples.timestamps.last, line.timestampMS <= last {
+                usable = false
+                samples = DaySamples(start: samples.start, values: [])
+                return
+            }
+            samples.timestamps.append(line.timestampMS)
+            samples.versions.append(line.version)
+            for m in 0..<samples.values.count {
+                // SQLite stores an integral REAL as an integer: -0.0 comes back as 0.0.
+                samples.values[m].append(line.values[m].map { $0 == 0 ? 0 : $0 })
+            }
+        }
+    }
+
+    init(engine: RollupEngine) throws {
+        self.engine = engine
+        prunedBefore = try engine.store.pool.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM agent_state WHERE key = 'raw_pruned_before'").flatMap { Int64($0) }
+        }
+    }
+
+    /// Takes a batch's rows in file order; returns the days they closed, computed, for the batch's commit to write.
+    func observe(_ rows: [Batch.Row]) throws -> [RollupEngine.DayRollup] {
+        var closed: [RollupEngine.DayRollup] = []
+        for row in rows {
+            let ts = row.line.timestampMS
+            let day = floorDiv(ts, Store.day) * Store.day
+            if let start = open[row.instanceID]?.samples.start, start == day {
+                open[row.instanceID]!.append(row.line)  // in place, without copying the day
+                continue
+            }
+            if let current = open[row.instanceID], day < current.samples.start {
+                markLate(instance: row.instanceID, from: day)
+                continue
+            }
+            if let last = lastClosed[row.instanceID], day <= last {
+                markLate(instance: row.instanceID, from: day)
+                continue
+            }
+            if let finished = try close(row.instanceID) { closed.append(finished) }
+            var next = OpenDay(samples: DaySamples(start: day, values: Array(repeating: [], count: Store.metricColumns.count)),
+                               usable: try isNew(instance: row.instanceID, day: day))
+            next.append(row.line)
+            open[row.instanceID] = next
+        }
+        return closed
+    }
+
+    /// Closes the days still open (the pass has ended); returns them computed.
+    func finish() throws -> [RollupEngine.DayRollup] {
+        try open.keys.sorted().compactMap { try close($0) }
+    }
+
+    /// Writes days computed here (inside a commit, after the rows of their lines): the sample before each day
+    /// is read now, when every earlier line of the pass is stored.
+    func write(_ days: [RollupEngine.DayRollup], in db: Database) throws {
+        for var rollup in days {
+            try rollup.day?.loadPrevious(instance: rollup.key.instance, in: db)
+            try engine.apply(rollup, in: db)
+            try db.execute(sql: "DELETE FROM rollup_dirty WHERE instance_id = ? AND day = ?", arguments: [rollup.key.instance, rollup.key.day])
+        }
+    }
+
+    /// Marks the days that late lines changed dirty again (after the pass, before the remaining days are rolled up).
+    func markChangedDaysDirty(in db: Database) throws {
+        for key in dirtyAgain {
+            try db.execute(sql: "INSERT OR IGNORE INTO rollup_dirty (instance_id, day) VALUES (?, ?)", arguments: [key.instance, key.day])
+        }
+    }
+
+    private func close(_ instance: String) throws -> RollupEngine.DayRollup? {
+        guard let current = open.removeValue(forKey: instance) else { return nil }
+        lastClosed[instance] = current.samples.start
+        guard current.usable else { return nil }
+        rolled[instance, default: []].append(current.samples.start)
+        daysRolledUp += 1
+        return engine.rollUp(current.samples, key: RollupEngine.DayKey(instance: instance, day: current.samples.start))
+    }
+
+    /// A line for a day before the one being collected: that day's buckets, and the sample before every later
+    /// day, may have changed.
+    private func markLate(instance: String, from day: Int64) {
+        for rolledDay in rolled[instance, default: []].reversed() {
+            if rolledDay < day { break }
+            dirtyAgain.insert(RollupEngine.DayKey(instance: instance, day: rolledDay))
+        }
+        // The day being collected is whole, but the sample before it may be the late line: read at its write.
+    }
+
+    /// True when none of the day's minutes are stored yet and its raw minutes are kept.
+    private func isNew(instance: String, day: Int64) throws -> Bool {
+        if let prunedBefore, day < prunedBefore { return false }
+        return try engine.store.pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT ts FROM samples WHERE instance_id = ? AND ts >= ? AND ts < ? LIMIT 1",
+                               arguments: [instance, day, day + Store.day]) == nil
+        }
+    }
+}
+
+
+extension Tailer {
+    /// One pass over the files with every day it touched rolled up before it returns (`ingest --once`): days
+    /// from their lines as they stream through, the rest (days partly stored before, late lines) from the
+    /// database afterwards, in parallel.
+    func scanRollingUp(_ engine: RollupEngine, progress: ((IngestCounts) -> Void)? = nil) throws -> IngestCounts {
+        let streaming = try StreamingRollups(engine: engine)
+        streamingRollups = streaming
+        defer { streamingRollups = nil }
+        let counts = try scan(progress: progress)
+        let lastDays = try streaming.finish()
+        try store.pool.write { db in
+            try streaming.write(lastDays, in: db)
+            try streaming.markChangedDaysDirty(in: db)
+        }
+        let fromDatabase = try engine.processAllDirtyInParallel()
+        lastRollups = (streaming.daysRolledUp, fromDatabase)
+        return counts
+    }
+}
