@@ -22,7 +22,7 @@ enum FastLineScanner {
             slots = Array(repeating: Int.min, count: size)
             for (key, slot) in entries {
                 let bytes = Array(key.utf8)
-                let h = KeyTable.hash(bytes)
+                let h = bytes.withUnsafeBufferPointer { KeyTable.hash($0) }
                 var i = Int(truncatingIfNeeded: h) & mask
                 while slots[i] != Int.min { i = (i + 1) & mask }
                 hashes[i] = h
@@ -31,10 +31,24 @@ enum FastLineScanner {
             }
         }
 
-        @inline(__always) static func hash<C: Collection>(_ bytes: C) -> UInt64 where C.Element == UInt8 {
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in bytes { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-            return h
+        /// Eight bytes at a time (a byte-at-a-time hash was a twentieth of the parse): a key is a few words.
+        @inline(__always) static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+            let raw = UnsafeRawBufferPointer(bytes)
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(raw.count)
+            var i = 0
+            while i + 8 <= raw.count {
+                h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x9E37_79B9_7F4A_7C15
+                h ^= h >> 29
+                i += 8
+            }
+            var tail: UInt64 = 0, shift: UInt64 = 0
+            while i < raw.count {
+                tail |= UInt64(raw[i]) << shift
+                shift += 8
+                i += 1
+            }
+            h = (h ^ tail) &* 0x9E37_79B9_7F4A_7C15
+            return h ^ (h >> 32)
         }
 
         func lookup(_ key: UnsafeBufferPointer<UInt8>) -> Int? {

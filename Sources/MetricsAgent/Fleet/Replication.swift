@@ -103,7 +103,7 @@ struct PeerPuller: Sendable {
         let statement = try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO samples (\(used.map(\.element).joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: used.count).joined(separator: ", ")))
             """)
-        var stored: [StoredRow] = []
+        var stored = StoredSpans()
         var rejected = 0
         for row in rows {
             guard let values = row.array, values.count == columns.count else {
@@ -135,10 +135,10 @@ struct PeerPuller: Sendable {
                 continue
             }
             try statement.execute(arguments: StatementArguments(arguments))
-            if db.changesCount > 0 { stored.append(StoredRow(instanceID: instance, timestampMS: ts)) }
+            if db.changesCount > 0 { stored.add(instance: instance, at: ts) }
         }
         try RollupEngine.markDirty(stored, origin: origin, in: db)
-        return (stored.count, rejected)
+        return (stored.rows, rejected)
     }
 }
 

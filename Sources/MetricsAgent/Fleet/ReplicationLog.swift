@@ -47,15 +47,10 @@ enum ReplicationLog {
 
     /// Appends the entries of one ingest commit (called inside its transaction).
     static func record(_ batch: CommittedBatch, in db: Database) throws {
-        var spans: [String: (min: Int64, max: Int64)] = [:]
-        for row in batch.rows {
-            let span = spans[row.instanceID] ?? (row.timestampMS, row.timestampMS)
-            spans[row.instanceID] = (min(span.min, row.timestampMS), max(span.max, row.timestampMS))
-        }
-        for (instance, span) in spans.sorted(by: { $0.key < $1.key }) {
+        for span in batch.rows.instances.sorted(by: { $0.id < $1.id }) {
             try db.execute(sql: """
                 INSERT INTO replication_log (instance_id, stream_id, offset_from, offset_to, ts_min, ts_max) VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [instance, batch.streamID, batch.fromOffset, batch.toOffset, span.min, span.max])
+                """, arguments: [span.id, batch.streamID, batch.fromOffset, batch.toOffset, span.first, span.last])
         }
     }
 
@@ -158,5 +153,5 @@ struct CommittedBatch {
     let streamID: Int64
     let fromOffset: Int64
     let toOffset: Int64
-    let rows: [StoredRow]
+    let rows: StoredSpans
 }

@@ -276,7 +276,8 @@ public final class Tailer: @unchecked Sendable {
                 start += count
             }
             // Rollups recompute whole buckets from the raw rows, so a duplicate among these changes nothing.
-            let stored = rows.map { StoredRow(instanceID: $0.instanceID, timestampMS: $0.line.timestampMS) }
+            var stored = StoredSpans()
+            for row in rows { stored.add(instance: row.instanceID, at: row.line.timestampMS) }
             for q in quarantined {
                 if try Self.recordQuarantine(streamID: streamID, path: file.path, offset: q.offset, length: q.length, problem: q.problem,
                                              detail: q.problem.description, excerpt: q.excerpt, now: Int64(now.timeIntervalSince1970 * 1000), in: db) {
@@ -357,10 +358,36 @@ struct IngestConflict: Error, CustomStringConvertible {
     var description: String { "another process moved a read position; is a second agent using this database?" }
 }
 
-/// A stored raw sample, as rollups need to know it.
-struct StoredRow {
-    let instanceID: String
-    let timestampMS: Int64
+/// What a commit stored, per instance: the span of its minutes and the UTC days they fall on (for the rollups,
+/// the instance list and the replication log). Rows come grouped by instance, so each is a comparison, not a hash.
+struct StoredSpans {
+    struct Instance {
+        let id: String
+        var first: Int64
+        var last: Int64
+        /// Start of each UTC day touched, in the order first seen.
+        var days: [Int64]
+    }
+
+    private(set) var instances: [Instance] = []
+    private(set) var rows = 0
+    private var current = 0
+
+    mutating func add(instance: String, at ts: Int64) {
+        rows += 1
+        let day = floorDiv(ts, Store.day) * Store.day
+        if current >= instances.count || instances[current].id != instance {
+            guard let found = instances.firstIndex(where: { $0.id == instance }) else {
+                instances.append(Instance(id: instance, first: ts, last: ts, days: [day]))
+                current = instances.count - 1
+                return
+            }
+            current = found
+        }
+        instances[current].first = min(instances[current].first, ts)
+        instances[current].last = max(instances[current].last, ts)
+        if instances[current].days.last != day && !instances[current].days.contains(day) { instances[current].days.append(day) }
+    }
 }
 
 /// The stream a file's batches go to; its id is known once the first commit created it.

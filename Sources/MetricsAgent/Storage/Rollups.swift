@@ -144,23 +144,16 @@ public final class RollupEngine: Sendable {
 
     /// Marks the days of freshly stored rows and keeps the instance list (called inside the ingest transaction).
     /// `origin`: the agent whose files the rows came from (nil: this agent's own).
-    static func markDirty(_ rows: [StoredRow], origin: String?, in db: Database) throws {
-        var days = Set<DayKey>()
-        var spans: [String: (first: Int64, last: Int64)] = [:]
-        for row in rows {
-            days.insert(DayKey(instance: row.instanceID, day: floorDiv(row.timestampMS, Store.day) * Store.day))
-            let span = spans[row.instanceID] ?? (row.timestampMS, row.timestampMS)
-            spans[row.instanceID] = (min(span.first, row.timestampMS), max(span.last, row.timestampMS))
-        }
-        for key in days {
-            try db.execute(sql: "INSERT OR IGNORE INTO rollup_dirty (instance_id, day) VALUES (?, ?)", arguments: [key.instance, key.day])
-        }
-        for (instance, span) in spans {
+    static func markDirty(_ stored: StoredSpans, origin: String?, in db: Database) throws {
+        for span in stored.instances {
+            for day in span.days {
+                try db.execute(sql: "INSERT OR IGNORE INTO rollup_dirty (instance_id, day) VALUES (?, ?)", arguments: [span.id, day])
+            }
             try db.execute(sql: """
                 INSERT INTO instances (instance_id, first_ts, last_ts, origin) VALUES (?, ?, ?, ?)
                 ON CONFLICT(instance_id) DO UPDATE SET first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts),
                     origin = excluded.origin
-                """, arguments: [instance, span.first, span.last, origin])
+                """, arguments: [span.id, span.first, span.last, origin])
         }
     }
 
