@@ -96,7 +96,7 @@ extension Store {
     static var sketchMigrations: [(String, @Sendable (Database) throws -> Void)] {
         [("v5: percentile sketches", { db in
             for tier in Tier.rolled {
-                for m in v1MetricColumns { try db.execute(sql: "ALTER TABLE \(tier.table) ADD COLUMN \(m)_sketch BLOB") }
+                try addColumns(v1MetricColumns.map { "\($0)_sketch BLOB" }, to: tier.table, in: db)
             }
             try rollUpAgainEveryStoredDay(in: db)
         })]
@@ -117,7 +117,7 @@ extension Store {
     static var peakMigrations: [(String, @Sendable (Database) throws -> Void)] {
         [("v8: the minute of each bucket's maximum", { db in
             for tier in Tier.rolled {
-                for m in metricColumns { try db.execute(sql: "ALTER TABLE \(tier.table) ADD COLUMN \(m)_max_ts INTEGER") }
+                try addColumns(metricColumns.map { "\($0)_max_ts INTEGER" }, to: tier.table, in: db)
             }
             try rollUpAgainEveryStoredDay(in: db)
         })]
