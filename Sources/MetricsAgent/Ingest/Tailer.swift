@@ -259,12 +259,16 @@ public final class Tailer: @unchecked Sendable {
             // Rows go in groups of `rowsPerInsert` per statement; duplicates are the rows a statement did not insert.
             let group = try db.cachedStatement(sql: Self.insertSQL(rows: Self.rowsPerInsert)).sqliteStatement
             let single = try db.cachedStatement(sql: Self.insertSQL(rows: 1)).sqliteStatement
+            // Bound in place until the commit ends (the statements are stepped before then).
+            let instances = PinnedStrings(), versions = PinnedStrings()
             var start = 0
             while start < rows.count {
                 let count = rows.count - start >= Self.rowsPerInsert ? Self.rowsPerInsert : 1
                 let statement = count == 1 ? single : group
                 var index: Int32 = 1
-                for row in rows[start..<(start + count)] { Self.bind(row, streamID: streamID, to: statement, from: &index) }
+                for row in rows[start..<(start + count)] {
+                    Self.bind(row, streamID: streamID, to: statement, from: &index, instances: instances, versions: versions)
+                }
                 let result = sqlite3_step(statement)
                 sqlite3_reset(statement)
                 guard result == SQLITE_DONE else {
@@ -334,24 +338,49 @@ public final class Tailer: @unchecked Sendable {
 
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
-    private static func bind(_ row: Batch.Row, streamID: Int64, to statement: OpaquePointer, from index: inout Int32) {
-        func text(_ s: String?) {
-            if let s { sqlite3_bind_text(statement, index, s, -1, transient) } else { sqlite3_bind_null(statement, index) }
+    private static func bind(_ row: Batch.Row, streamID: Int64, to statement: OpaquePointer, from index: inout Int32,
+                             instances: PinnedStrings, versions: PinnedStrings) {
+        func text(_ s: String?, pinned: PinnedStrings?) {
+            switch (s, pinned) {
+            case (let s?, let pinned?): sqlite3_bind_text(statement, index, pinned.pointer(s), -1, nil)
+            case (let s?, nil): sqlite3_bind_text(statement, index, s, -1, transient)
+            case (nil, _): sqlite3_bind_null(statement, index)
+            }
             index += 1
         }
-        text(row.instanceID)
+        text(row.instanceID, pinned: instances)
         sqlite3_bind_int64(statement, index, row.line.timestampMS)
         index += 1
         for value in row.line.values {
             if let value { sqlite3_bind_double(statement, index, value) } else { sqlite3_bind_null(statement, index) }
             index += 1
         }
-        text(row.line.version)
-        text(row.line.extra)
+        text(row.line.version, pinned: versions)
+        text(row.line.extra, pinned: nil)
         sqlite3_bind_int64(statement, index, streamID)
         sqlite3_bind_int64(statement, index + 1, row.offset)
         index += 2
     }
+}
+
+/// C copies of the few distinct strings a commit binds (its instances, its versions), made once each and bound
+/// in place: bound as transient, SQLite copied them row by row.
+final class PinnedStrings {
+    private var last: (text: String, pointer: UnsafeMutablePointer<CChar>)?
+    private var all: [String: UnsafeMutablePointer<CChar>] = [:]
+
+    func pointer(_ text: String) -> UnsafePointer<CChar> {
+        if let last, last.text == text { return UnsafePointer(last.pointer) }
+        let pointer = all[text] ?? {
+            let copy = strdup(text)!
+            all[text] = copy
+            return copy
+        }()
+        last = (text, pointer)
+        return UnsafePointer(pointer)
+    }
+
+    deinit { for pointer in all.values { free(pointer) } }
 }
 
 struct IngestConflict: Error, CustomStringConvertible {

@@ -245,33 +245,40 @@ public final class RollupEngine: Sendable {
         let sql = "INSERT INTO \(tier.table) (\(columns.joined(separator: ","))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ",")))"
         let statement = try db.cachedStatement(sql: sql).sqliteStatement
         let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+        // Bindings outlive sqlite3_reset: the instance is bound once.
+        sqlite3_bind_text(statement, 1, instance, -1, transient)
         for bucket in buckets {
-            sqlite3_bind_text(statement, 1, instance, -1, transient)
             sqlite3_bind_int64(statement, 2, bucket.start)
             sqlite3_bind_int64(statement, 3, Int64(bucket.samples))
-            var index: Int32 = 4
-            for (m, stats) in bucket.metrics.enumerated() {
-                if let stats {
-                    sqlite3_bind_int64(statement, index, Int64(stats.count))
-                    sqlite3_bind_double(statement, index + 1, stats.sum)
-                    sqlite3_bind_double(statement, index + 2, stats.min)
-                    sqlite3_bind_double(statement, index + 3, stats.max)
-                    sqlite3_bind_double(statement, index + 4, stats.p95)
-                    sqlite3_bind_double(statement, index + 5, stats.p99)
-                    _ = bucket.sketch(m).withUnsafeBytes { sqlite3_bind_blob(statement, index + 6, $0.baseAddress, Int32($0.count), transient) }
-                    sqlite3_bind_int64(statement, index + 7, bucket.maxTimes[m])
-                } else {
-                    sqlite3_bind_int64(statement, index, 0)
-                    for i in 1...7 { sqlite3_bind_null(statement, index + Int32(i)) }
+            // The sketches are bound in place (no copy each): the step runs while their bytes are pinned.
+            let result = bucket.sketchBytes.withUnsafeBytes { sketches -> Int32 in
+                var index: Int32 = 4
+                for (m, stats) in bucket.metrics.enumerated() {
+                    if let stats {
+                        sqlite3_bind_int64(statement, index, Int64(stats.count))
+                        sqlite3_bind_double(statement, index + 1, stats.sum)
+                        sqlite3_bind_double(statement, index + 2, stats.min)
+                        sqlite3_bind_double(statement, index + 3, stats.max)
+                        sqlite3_bind_double(statement, index + 4, stats.p95)
+                        sqlite3_bind_double(statement, index + 5, stats.p99)
+                        let range = bucket.sketchRange(m)
+                        sqlite3_bind_blob(statement, index + 6, sketches.baseAddress! + range.lowerBound, Int32(range.count), nil)
+                        sqlite3_bind_int64(statement, index + 7, bucket.maxTimes[m])
+                    } else {
+                        sqlite3_bind_int64(statement, index, 0)
+                        for i in 1...7 { sqlite3_bind_null(statement, index + Int32(i)) }
+                    }
+                    index += 8
                 }
-                index += 8
+                let result = sqlite3_step(statement)
+                sqlite3_reset(statement)
+                return result
             }
-            let result = sqlite3_step(statement)
-            sqlite3_reset(statement)
             guard result == SQLITE_DONE else {
                 throw DatabaseError(resultCode: ResultCode(rawValue: result), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
             }
         }
+        sqlite3_clear_bindings(statement)
     }
 
     /// Restarts (uptime going back), gaps (a missing minute or more) and deploys (version changes) of one day.
@@ -444,7 +451,8 @@ struct Bucket: Sendable {
     /// The minute of each metric's maximum (its first, on a tie); meaningless where the metric has no value.
     let maxTimes: [Int64]
 
-    func sketch(_ m: Int) -> ArraySlice<UInt8> { sketchBytes[(m == 0 ? 0 : sketchEnds[m - 1])..<sketchEnds[m]] }
+    /// Where metric `m`'s sketch lies in `sketchBytes` (never empty where the metric has a value).
+    func sketchRange(_ m: Int) -> Range<Int> { (m == 0 ? 0 : sketchEnds[m - 1])..<sketchEnds[m] }
 }
 
 /// One instance's raw minutes of one UTC day, by metric, in time order.
