@@ -41,11 +41,16 @@ enum FastLineScanner {
                 h ^= h >> 29
                 i += 8
             }
-            var tail: UInt64 = 0, shift: UInt64 = 0
-            while i < raw.count {
-                tail |= UInt64(raw[i]) << shift
-                shift += 8
-                i += 1
+            var tail: UInt64 = 0
+            if i < raw.count && raw.count >= 8 {
+                tail = raw.loadUnaligned(fromByteOffset: raw.count - 8, as: UInt64.self)  // the last eight, overlapping
+            } else {
+                var shift: UInt64 = 0
+                while i < raw.count {
+                    tail |= UInt64(raw[i]) << shift
+                    shift += 8
+                    i += 1
+                }
             }
             h = (h ^ tail) &* 0x9E37_79B9_7F4A_7C15
             return h ^ (h >> 32)

@@ -30,24 +30,33 @@ final class StreamingRollups: @unchecked Sendable {
     private(set) var daysRolledUp = 0
 
     private struct OpenDay {
-        var samples: DaySamples
+        let start: Int64
+        /// The day's lines in time order (kept whole; taken apart by metric once, when the day closes).
+        var lines: [ParsedLine] = []
         /// False once the day cannot be rolled up from its lines (stored minutes, a repeat, out of order).
         var usable: Bool
 
-        /// Adds a line's values as the database will return them; a minute not after the last breaks the day.
+        /// A minute not after the last breaks the day.
         mutating func append(_ line: ParsedLine) {
             guard usable else { return }
-            if let last = samples.timestamps.last, line.timestampMS <= last {
+            if let last = lines.last, line.timestampMS <= last.timestampMS {
                 usable = false
-                samples = DaySamples(start: samples.start, values: [])
+                lines = []
                 return
             }
-            samples.timestamps.append(line.timestampMS)
-            samples.versions.append(line.version)
-            for m in 0..<samples.values.count {
+            lines.append(line)
+        }
+
+        /// The day's values by metric, as the database will return them.
+        var samples: DaySamples {
+            var samples = DaySamples(start: start, values: [])
+            samples.timestamps = lines.map(\.timestampMS)
+            samples.versions = lines.map(\.version)
+            samples.values = (0..<Store.metricColumns.count).map { m in
                 // SQLite stores an integral REAL as an integer: -0.0 comes back as 0.0.
-                samples.values[m].append(line.values[m].map { $0 == 0 ? 0 : $0 })
+                lines.map { $0.values[m].map { $0 == 0 ? 0 : $0 } }
             }
+            return samples
         }
     }
 
@@ -64,11 +73,11 @@ final class StreamingRollups: @unchecked Sendable {
         for row in rows {
             let ts = row.line.timestampMS
             let day = floorDiv(ts, Store.day) * Store.day
-            if let start = open[row.instanceID]?.samples.start, start == day {
+            if let start = open[row.instanceID]?.start, start == day {
                 open[row.instanceID]!.append(row.line)  // in place, without copying the day
                 continue
             }
-            if let current = open[row.instanceID], day < current.samples.start {
+            if let current = open[row.instanceID], day < current.start {
                 markLate(instance: row.instanceID, from: day)
                 continue
             }
@@ -77,8 +86,7 @@ final class StreamingRollups: @unchecked Sendable {
                 continue
             }
             if let finished = try close(row.instanceID) { closed.append(finished) }
-            var next = OpenDay(samples: DaySamples(start: day, values: Array(repeating: [], count: Store.metricColumns.count)),
-                               usable: try isNew(instance: row.instanceID, day: day))
+            var next = OpenDay(start: day, usable: try isNew(instance: row.instanceID, day: day))
             next.append(row.line)
             open[row.instanceID] = next
         }
@@ -109,11 +117,11 @@ final class StreamingRollups: @unchecked Sendable {
 
     private func close(_ instance: String) throws -> RollupEngine.DayRollup? {
         guard let current = open.removeValue(forKey: instance) else { return nil }
-        lastClosed[instance] = current.samples.start
+        lastClosed[instance] = current.start
         guard current.usable else { return nil }
-        rolled[instance, default: []].append(current.samples.start)
+        rolled[instance, default: []].append(current.start)
         daysRolledUp += 1
-        return engine.rollUp(current.samples, key: RollupEngine.DayKey(instance: instance, day: current.samples.start))
+        return engine.rollUp(current.samples, key: RollupEngine.DayKey(instance: instance, day: current.start))
     }
 
     /// A line for a day before the one being collected: that day's buckets, and the sample before every later
