@@ -72,6 +72,7 @@ struct IngestBenchmark: ParsableCommand {
     @Option(help: "Days of minute records to generate (365 = 525,600 lines).") var days = 365
     @Option(help: "The naive baseline script.") var baseline = "scripts/bench/naive_ingest.py"
     @Option(help: "Keep the generated files in this folder (reused when it already holds them).") var data: String?
+    @Option(help: "Runs of each, taken in turn; the figures printed are the medians (a shared machine is noisy).") var runs = 3
 
     func run() throws {
         let directory = data.map { URL(fileURLWithPath: $0) }
@@ -88,31 +89,50 @@ struct IngestBenchmark: ParsableCommand {
         }
         print("generated lines=\(lines) files=\(days) bytes=\(bytes)")
 
-        var withRollups: (seconds: Double, cpuSeconds: Double)?
-        for (label, extra) in [("metrics-agent (lines only, --no-rollups)", ["--no-rollups"]), ("metrics-agent (with rollups)", [])] {
-            let db = directory.appendingPathComponent("agent.sqlite").path
-            for suffix in ["", "-wal", "-shm", ".lock"] { try? FileManager.default.removeItem(atPath: db + suffix) }
-            let agent = try runSibling("metrics-agent", ["ingest", "--once", "--quiet", "--log-dir", logs.path, "--db", db] + extra)
-            guard agent.status == 0 else { throw ValidationError("metrics-agent failed: \(agent.output)") }
-            let dbBytes = ((try? FileManager.default.attributesOfItem(atPath: db)[.size] as? Int) ?? 0)
-            print(String(format: "%@: %@ seconds=%.2f lines_per_second=%.0f cpu_seconds=%.2f lines_per_cpu_second=%.0f db_mb=%.1f", label,
-                         agent.output.split(separator: "\n").last.map(String.init) ?? "", agent.seconds,
-                         Double(lines) / agent.seconds, agent.cpuSeconds, Double(lines) / agent.cpuSeconds, Double(dbBytes) / 1_048_576))
-            if extra.isEmpty { withRollups = (agent.seconds, agent.cpuSeconds) }
+        // Each configuration once per round, rounds in turn, so a slow spell of the machine hits all three alike.
+        let agentRuns: [(label: String, extra: [String])] = [("metrics-agent (lines only, --no-rollups)", ["--no-rollups"]),
+                                                              ("metrics-agent (with rollups)", [])]
+        let naiveDB = directory.appendingPathComponent("naive.sqlite").path
+        var agentResults = Array(repeating: [(output: String, seconds: Double, cpuSeconds: Double, dbBytes: Int)](), count: agentRuns.count)
+        var naiveResults: [(output: String, seconds: Double, cpuSeconds: Double)] = []
+        var naiveFailed: Int32?
+        for _ in 0..<max(1, runs) {
+            for (i, configuration) in agentRuns.enumerated() {
+                let db = directory.appendingPathComponent("agent.sqlite").path
+                for suffix in ["", "-wal", "-shm", ".lock"] { try? FileManager.default.removeItem(atPath: db + suffix) }
+                let agent = try runSibling("metrics-agent", ["ingest", "--once", "--quiet", "--log-dir", logs.path, "--db", db] + configuration.extra)
+                guard agent.status == 0 else { throw ValidationError("metrics-agent failed: \(agent.output)") }
+                let dbBytes = ((try? FileManager.default.attributesOfItem(atPath: db)[.size] as? Int) ?? 0)
+                agentResults[i].append((agent.output.split(separator: "\n").last.map(String.init) ?? "", agent.seconds, agent.cpuSeconds, dbBytes))
+            }
+            try? FileManager.default.removeItem(atPath: naiveDB)
+            let naive = try runSibling("/usr/bin/env", ["python3", baseline, logs.path, naiveDB])
+            if naive.status == 0 { naiveResults.append((naive.output, naive.seconds, naive.cpuSeconds)) } else { naiveFailed = naive.status }
         }
-
-        let naive = try runSibling("/usr/bin/env", ["python3", baseline, logs.path, directory.appendingPathComponent("naive.sqlite").path])
-        if naive.status == 0 {
-            print(String(format: "naive python: %@ lines_per_second=%.0f cpu_seconds=%.2f lines_per_cpu_second=%.0f (wall %.2f s incl. interpreter start)",
-                         naive.output.trimmingCharacters(in: .whitespacesAndNewlines), Double(lines) / naive.seconds,
-                         naive.cpuSeconds, Double(lines) / naive.cpuSeconds, naive.seconds))
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        var withRollups: (seconds: Double, cpuSeconds: Double)?
+        for (i, configuration) in agentRuns.enumerated() {
+            let results = agentResults[i]
+            let seconds = median(results.map(\.seconds)), cpu = median(results.map(\.cpuSeconds))
+            print(String(format: "%@: %@ seconds=%.2f lines_per_second=%.0f cpu_seconds=%.2f lines_per_cpu_second=%.0f db_mb=%.1f runs=%d (wall %@)",
+                         configuration.label, results.last!.output, seconds, Double(lines) / seconds, cpu, Double(lines) / cpu,
+                         Double(results.last!.dbBytes) / 1_048_576, results.count,
+                         results.map { String(format: "%.2f", $0.seconds) }.joined(separator: " ")))
+            if configuration.extra.isEmpty { withRollups = (seconds, cpu) }
+        }
+        if let naiveFailed {
+            print("naive python: failed (\(naiveFailed)); run from the repository root")
+        } else if !naiveResults.isEmpty {
+            let seconds = median(naiveResults.map(\.seconds)), cpu = median(naiveResults.map(\.cpuSeconds))
+            // The script's own line (its own timing) from the run of median wall time.
+            let middle = naiveResults.sorted { $0.seconds < $1.seconds }[naiveResults.count / 2]
+            print(String(format: "naive python: %@ lines_per_second=%.0f cpu_seconds=%.2f lines_per_cpu_second=%.0f (wall %.2f s incl. interpreter start) runs=%d",
+                         middle.output.trimmingCharacters(in: .whitespacesAndNewlines), Double(lines) / seconds,
+                         cpu, Double(lines) / cpu, seconds, naiveResults.count))
             if let withRollups {
                 // The default (with rollups) against the baseline: above 1 is faster, per wall second and per CPU-second.
-                print(String(format: "ratio (with rollups / naive python): wall=%.2fx cpu=%.2fx",
-                             naive.seconds / withRollups.seconds, naive.cpuSeconds / withRollups.cpuSeconds))
+                print(String(format: "ratio (with rollups / naive python): wall=%.2fx cpu=%.2fx", seconds / withRollups.seconds, cpu / withRollups.cpuSeconds))
             }
-        } else {
-            print("naive python: failed (\(naive.status)); run from the repository root")
         }
     }
 }
