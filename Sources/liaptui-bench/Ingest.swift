@@ -73,6 +73,8 @@ struct IngestBenchmark: ParsableCommand {
     @Option(help: "The naive baseline script.") var baseline = "scripts/bench/naive_ingest.py"
     @Option(help: "Keep the generated files in this folder (reused when it already holds them).") var data: String?
     @Option(help: "Runs of each, taken in turn; the figures printed are the medians (a shared machine is noisy).") var runs = 3
+    @Option(help: "Another build of metrics-agent (e.g. of an earlier commit) to run with rollups too, in the same rounds.")
+    var compareAgent: String?
 
     func run() throws {
         let directory = data.map { URL(fileURLWithPath: $0) }
@@ -90,8 +92,14 @@ struct IngestBenchmark: ParsableCommand {
         print("generated lines=\(lines) files=\(days) bytes=\(bytes)")
 
         // Each configuration once per round, rounds in turn, so a slow spell of the machine hits all three alike.
-        let agentRuns: [(label: String, extra: [String])] = [("metrics-agent (lines only, --no-rollups)", ["--no-rollups"]),
-                                                              ("metrics-agent (with rollups)", [])]
+        var agentRuns: [(label: String, executable: String, extra: [String])] = [
+            ("metrics-agent (lines only, --no-rollups)", "metrics-agent", ["--no-rollups"]),
+            ("metrics-agent (with rollups)", "metrics-agent", []),
+        ]
+        if let compareAgent {
+            let path = URL(fileURLWithPath: compareAgent).standardizedFileURL.path
+            agentRuns.append(("compared build \(path) (with rollups)", path, []))
+        }
         let naiveDB = directory.appendingPathComponent("naive.sqlite").path
         var agentResults = Array(repeating: [(output: String, seconds: Double, cpuSeconds: Double, dbBytes: Int)](), count: agentRuns.count)
         var naiveResults: [(output: String, seconds: Double, cpuSeconds: Double)] = []
@@ -100,7 +108,7 @@ struct IngestBenchmark: ParsableCommand {
             for (i, configuration) in agentRuns.enumerated() {
                 let db = directory.appendingPathComponent("agent.sqlite").path
                 for suffix in ["", "-wal", "-shm", ".lock"] { try? FileManager.default.removeItem(atPath: db + suffix) }
-                let agent = try runSibling("metrics-agent", ["ingest", "--once", "--quiet", "--log-dir", logs.path, "--db", db] + configuration.extra)
+                let agent = try runSibling(configuration.executable, ["ingest", "--once", "--quiet", "--log-dir", logs.path, "--db", db] + configuration.extra)
                 guard agent.status == 0 else { throw ValidationError("metrics-agent failed: \(agent.output)") }
                 let dbBytes = ((try? FileManager.default.attributesOfItem(atPath: db)[.size] as? Int) ?? 0)
                 agentResults[i].append((agent.output.split(separator: "\n").last.map(String.init) ?? "", agent.seconds, agent.cpuSeconds, dbBytes))
@@ -118,7 +126,7 @@ struct IngestBenchmark: ParsableCommand {
                          configuration.label, results.last!.output, seconds, Double(lines) / seconds, cpu, Double(lines) / cpu,
                          Double(results.last!.dbBytes) / 1_048_576, results.count,
                          results.map { String(format: "%.2f", $0.seconds) }.joined(separator: " ")))
-            if configuration.extra.isEmpty { withRollups = (seconds, cpu) }
+            if configuration.label == "metrics-agent (with rollups)" { withRollups = (seconds, cpu) }
         }
         if let naiveFailed {
             print("naive python: failed (\(naiveFailed)); run from the repository root")
