@@ -109,7 +109,7 @@ import TestSupport
     /// computed beside the writes); what it stores must be what the one-transaction-per-day `processDirty` stores,
     /// row for row, annotations included: from one file, and from daily files with late lines, repeated lines
     /// and a day partly stored before.
-    @Test(arguments: [RollupMode.parallel, .streamed, .streamedWithLateLines])
+    @Test(arguments: [RollupMode.parallel, .streamed, .streamedWithLateLines, .streamedWithLittleMemory])
     func rollupsInParallelAndFromTheLinesStoreWhatOneThreadStores(mode: RollupMode) throws {
         var random = SeededGenerator(seed: 7)
         var lines: [(ts: Int64, text: String)] = []
@@ -166,6 +166,10 @@ import TestSupport
             case .streamed:
                 try tailer.scanRollingUp(rollups)
                 #expect(tailer.lastRollups.fromLines == 10 && tailer.lastRollups.fromDatabase == 0, "every day from its lines: \(tailer.lastRollups)")
+            case .streamedWithLittleMemory:
+                // Fewer lines may be held than a day has: every day is left to the database.
+                try tailer.scanRollingUp(rollups, maxHeldLines: 200)
+                #expect(tailer.lastRollups.fromLines == 0 && tailer.lastRollups.fromDatabase == 10, "\(tailer.lastRollups)")
             case .streamedWithLateLines:
                 try tailer.scanRollingUp(rollups)
                 // Late lines arrive for every day, so each is computed again from the database; "a"'s third day
@@ -188,7 +192,7 @@ import TestSupport
     }
 
     enum RollupMode: Sendable {
-        case oneThread, parallel, streamed, streamedWithLateLines
+        case oneThread, parallel, streamed, streamedWithLateLines, streamedWithLittleMemory
     }
 
     @Test func retentionPrunesEachTierAndQueriesFallBackToCoarserTiers() throws {

@@ -14,6 +14,10 @@ import MetricsSchema
 /// every later one rolled up here dirty again when the pass ends: their buckets or the sample before them
 /// changed.
 ///
+/// The lines held are bounded (`maxHeldLines`, about 50 MB at the default): past it, the day that grew too
+/// large, and any day opened meanwhile, is left to the database (a fleet of many instances in one pass, or a
+/// writer with lines far more often than a minute).
+///
 /// Only where nothing else marks days dirty meanwhile, as in `ingest --once`, which holds the agent's lock.
 /// `observe` and `finish` run on the parsing thread, `write` on the commit thread.
 final class StreamingRollups: @unchecked Sendable {
@@ -28,6 +32,9 @@ final class StreamingRollups: @unchecked Sendable {
     private var dirtyAgain = Set<RollupEngine.DayKey>()
     /// Days rolled up from their lines (some may be dirty again after late lines).
     private(set) var daysRolledUp = 0
+    /// Lines held in open days, and the most to hold.
+    private var held = 0
+    let maxHeldLines: Int
 
     private struct OpenDay {
         let start: Int64
@@ -36,15 +43,20 @@ final class StreamingRollups: @unchecked Sendable {
         /// False once the day cannot be rolled up from its lines (stored minutes, a repeat, out of order).
         var usable: Bool
 
-        /// A minute not after the last breaks the day.
-        mutating func append(_ line: ParsedLine) {
-            guard usable else { return }
-            if let last = lines.last, line.timestampMS <= last.timestampMS {
-                usable = false
-                lines = []
-                return
-            }
+        /// A minute not after the last breaks the day. Returns the change in lines held.
+        mutating func append(_ line: ParsedLine) -> Int {
+            guard usable else { return 0 }
+            if let last = lines.last, line.timestampMS <= last.timestampMS { return abandon() }
             lines.append(line)
+            return 1
+        }
+
+        /// Leaves the day to the database; returns the change in lines held.
+        mutating func abandon() -> Int {
+            let count = lines.count
+            usable = false
+            lines = []
+            return -count
         }
 
         /// The day's values by metric, as the database will return them.
@@ -60,8 +72,9 @@ final class StreamingRollups: @unchecked Sendable {
         }
     }
 
-    init(engine: RollupEngine) throws {
+    init(engine: RollupEngine, maxHeldLines: Int = 100_000) throws {
         self.engine = engine
+        self.maxHeldLines = maxHeldLines
         prunedBefore = try engine.store.pool.read { db in
             try String.fetchOne(db, sql: "SELECT value FROM agent_state WHERE key = 'raw_pruned_before'").flatMap { Int64($0) }
         }
@@ -74,7 +87,8 @@ final class StreamingRollups: @unchecked Sendable {
             let ts = row.line.timestampMS
             let day = floorDiv(ts, Store.day) * Store.day
             if let start = open[row.instanceID]?.start, start == day {
-                open[row.instanceID]!.append(row.line)  // in place, without copying the day
+                held += open[row.instanceID]!.append(row.line)  // in place, without copying the day
+                if held > maxHeldLines { held += open[row.instanceID]!.abandon() }
                 continue
             }
             if let current = open[row.instanceID], day < current.start {
@@ -86,8 +100,9 @@ final class StreamingRollups: @unchecked Sendable {
                 continue
             }
             if let finished = try close(row.instanceID) { closed.append(finished) }
-            var next = OpenDay(start: day, usable: try isNew(instance: row.instanceID, day: day))
-            next.append(row.line)
+            let usable = try held < maxHeldLines && isNew(instance: row.instanceID, day: day)
+            var next = OpenDay(start: day, usable: usable)
+            held += next.append(row.line)
             open[row.instanceID] = next
         }
         return closed
@@ -117,6 +132,7 @@ final class StreamingRollups: @unchecked Sendable {
 
     private func close(_ instance: String) throws -> RollupEngine.DayRollup? {
         guard let current = open.removeValue(forKey: instance) else { return nil }
+        held -= current.lines.count
         lastClosed[instance] = current.start
         guard current.usable else { return nil }
         rolled[instance, default: []].append(current.start)
@@ -149,8 +165,8 @@ extension Tailer {
     /// One pass over the files with every day it touched rolled up before it returns (`ingest --once`): days
     /// from their lines as they stream through, the rest (days partly stored before, late lines) from the
     /// database afterwards, in parallel.
-    func scanRollingUp(_ engine: RollupEngine, progress: ((IngestCounts) -> Void)? = nil) throws -> IngestCounts {
-        let streaming = try StreamingRollups(engine: engine)
+    func scanRollingUp(_ engine: RollupEngine, maxHeldLines: Int = 100_000, progress: ((IngestCounts) -> Void)? = nil) throws -> IngestCounts {
+        let streaming = try StreamingRollups(engine: engine, maxHeldLines: maxHeldLines)
         streamingRollups = streaming
         defer { streamingRollups = nil }
         let counts = try scan(progress: progress)
