@@ -178,14 +178,11 @@ public final class Tailer: @unchecked Sendable {
             guard n > 0 else { break }
             var lineStart = 0
             buffer.withUnsafeBufferPointer { bytes in
-                var i = 0
-                while i < n {
-                    if bytes[i] == 0x0A {
-                        let line = UnsafeBufferPointer(rebasing: bytes[lineStart..<i])
-                        batch.add(line, at: offset + Int64(lineStart), defaultInstance: config.defaultInstance)
-                        lineStart = i + 1
-                    }
-                    i += 1
+                let base = bytes.baseAddress!
+                while lineStart < n, let newline = memchr(base + lineStart, 0x0A, n - lineStart) {
+                    let i = base.distance(to: newline.assumingMemoryBound(to: UInt8.self))
+                    batch.add(UnsafeBufferPointer(rebasing: bytes[lineStart..<i]), at: offset + Int64(lineStart), defaultInstance: config.defaultInstance)
+                    lineStart = i + 1
                 }
             }
             if lineStart == 0 {
@@ -512,16 +509,19 @@ struct Batch {
     }
 }
 
-/// Commits batches on a second thread while the caller parses the next one.
-/// One batch at most is in flight, and batches commit in the order submitted;
-/// the first failure stops the pipeline and is thrown to the caller.
+/// Commits batches on a second thread while the caller parses the next ones.
+/// At most `depth` batches are in flight (one file's parse may take longer than the next one's commit, and the
+/// other way round), and batches commit in the order submitted; the first failure stops the pipeline and is
+/// thrown to the caller.
 final class CommitPipeline: @unchecked Sendable {
+    static let depth = 2
     private let queue = DispatchQueue(label: "metrics-agent.commit")
-    private let slot = DispatchSemaphore(value: 1)
+    private let slot = DispatchSemaphore(value: CommitPipeline.depth)
     private let lock = NSLock()
     private var failure: Error?
     private var counts = IngestCounts()
-    private var pending: StreamHandle?
+    /// The streams of the batches in flight, oldest first.
+    private var pending: [StreamHandle] = []
     private let progress: ((IngestCounts) -> Void)?
 
     init(progress: ((IngestCounts) -> Void)?) { self.progress = progress }
@@ -530,7 +530,7 @@ final class CommitPipeline: @unchecked Sendable {
     var committed: IngestCounts { lock.withLock { counts } }
 
     /// True while a batch of the stream with this fingerprint is being committed.
-    func isBusy(with fingerprint: [UInt8]) -> Bool { lock.withLock { pending?.fingerprint == fingerprint } }
+    func isBusy(with fingerprint: [UInt8]) -> Bool { lock.withLock { pending.contains { $0.fingerprint == fingerprint } } }
 
     func submit(stream: StreamHandle, _ work: @escaping @Sendable () throws -> IngestCounts) throws {
         slot.wait()
@@ -538,7 +538,7 @@ final class CommitPipeline: @unchecked Sendable {
             slot.signal()
             throw failure
         }
-        lock.withLock { pending = stream }
+        lock.withLock { pending.append(stream) }
         queue.async { [self] in
             do {
                 let done = try work()
@@ -550,7 +550,7 @@ final class CommitPipeline: @unchecked Sendable {
             } catch {
                 lock.withLock { failure = error }
             }
-            lock.withLock { pending = nil }
+            lock.withLock { _ = pending.removeFirst() }
             slot.signal()
         }
     }
@@ -558,8 +558,8 @@ final class CommitPipeline: @unchecked Sendable {
     /// Waits until nothing is in flight; returns the totals or throws the first failure.
     @discardableResult
     func drain() throws -> IngestCounts {
-        slot.wait()
-        slot.signal()
+        for _ in 0..<Self.depth { slot.wait() }
+        for _ in 0..<Self.depth { slot.signal() }
         return try lock.withLock {
             if let failure { throw failure }
             return counts
