@@ -114,7 +114,7 @@ public final class Tailer: @unchecked Sendable {
         filesTracked = files.count
         var present = Set<FileKey>()
         // One pipeline for the whole pass: the next file is parsed while the last one commits.
-        let pipeline = CommitPipeline(progress: progress)
+        let pipeline = CommitPipeline(progress: progress, help: streamingRollups.map { rollups in { rollups.computeOnePending() } })
         var counts = IngestCounts()
         do {
             for file in files {
@@ -245,7 +245,7 @@ public final class Tailer: @unchecked Sendable {
 
     /// Stores the batch and moves the stream's offset from `from` to `to`, in one transaction.
     private func commit(_ batch: Batch, stream: StreamHandle, from expected: Int64, to newOffset: Int64, file: LogFile,
-                        contentLength: Int64, closedDays: [RollupEngine.DayRollup]) throws -> IngestCounts {
+                        contentLength: Int64, closedDays: [PendingDay]) throws -> IngestCounts {
         var counts = IngestCounts()
         let now = Date()
         let rows = batch.rows
@@ -523,8 +523,13 @@ final class CommitPipeline: @unchecked Sendable {
     /// The streams of the batches in flight, oldest first.
     private var pending: [StreamHandle] = []
     private let progress: ((IngestCounts) -> Void)?
+    /// Work the submitting thread does while it waits for a free slot (true: it did some, look again).
+    private let help: (() -> Bool)?
 
-    init(progress: ((IngestCounts) -> Void)?) { self.progress = progress }
+    init(progress: ((IngestCounts) -> Void)?, help: (() -> Bool)? = nil) {
+        self.progress = progress
+        self.help = help
+    }
 
     /// What has been committed so far.
     var committed: IngestCounts { lock.withLock { counts } }
@@ -533,7 +538,12 @@ final class CommitPipeline: @unchecked Sendable {
     func isBusy(with fingerprint: [UInt8]) -> Bool { lock.withLock { pending.contains { $0.fingerprint == fingerprint } } }
 
     func submit(stream: StreamHandle, _ work: @escaping @Sendable () throws -> IngestCounts) throws {
-        slot.wait()
+        while slot.wait(timeout: .now()) == .timedOut {
+            if help?() != true {
+                slot.wait()
+                break
+            }
+        }
         if let failure = lock.withLock({ failure }) {
             slot.signal()
             throw failure
