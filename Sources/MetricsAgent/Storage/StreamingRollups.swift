@@ -150,6 +150,8 @@ final class StreamingRollups: @unchecked Sendable {
         rolled[instance, default: []].append(current.start)
         daysRolledUp += 1
         let day = PendingDay { [engine] in engine.rollUp(current.samples, key: RollupEngine.DayKey(instance: instance, day: current.start)) }
+        // Days the commit thread took meanwhile are let go here, or a pass would keep every day it computed.
+        unstarted.removeAll { !$0.isWaiting }
         unstarted.append(day)
         return day
     }
@@ -187,20 +189,29 @@ final class PendingDay: @unchecked Sendable {
     private let lock = NSLock()
     private var state = State.waiting
     private let computed = DispatchSemaphore(value: 0)
-    private let compute: @Sendable () -> RollupEngine.DayRollup
+    /// Holds the day's lines until it has run.
+    private var compute: (@Sendable () -> RollupEngine.DayRollup)?
 
     init(_ compute: @escaping @Sendable () -> RollupEngine.DayRollup) { self.compute = compute }
+
+    var isWaiting: Bool {
+        lock.withLock {
+            if case .waiting = state { return true }
+            return false
+        }
+    }
 
     /// Computes the day unless a thread has started on it; false when one had.
     @discardableResult
     func computeIfWaiting() -> Bool {
-        let mine = lock.withLock { () -> Bool in
-            guard case .waiting = state else { return false }
+        let mine = lock.withLock { () -> (@Sendable () -> RollupEngine.DayRollup)? in
+            guard case .waiting = state else { return nil }
             state = .computing
-            return true
+            defer { compute = nil }
+            return compute
         }
-        guard mine else { return false }
-        let rollup = compute()
+        guard let mine else { return false }
+        let rollup = mine()
         lock.withLock { state = .done(rollup) }
         computed.signal()
         return true
