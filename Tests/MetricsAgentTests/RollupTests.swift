@@ -191,6 +191,39 @@ import TestSupport
         #expect(firstDifference == nil, "first differing row: \(firstDifference.map { "\(tables[0][$0]) against \(tables[1][$0])" } ?? "")")
     }
 
+    /// The executable's `ingest --once` rolls the days up from the lines as they stream through, and stores what
+    /// `ingest --once --no-rollups` followed by the one-thread `processDirty` stores.
+    @Test func ingestOnceRollsUpFromTheLinesWhatTheOneThreadPathStores() async throws {
+        let dir = TemporaryDirectory.make("ingest-once-rollups")
+        let logs = dir.appendingPathComponent("logs")
+        let end = Date(), start = end.addingTimeInterval(-3 * 86_400)
+        try SyntheticMetrics.write(to: logs, instance: "a", from: start, to: end, restartAt: start.addingTimeInterval(86_400))
+        // Modified in day order, as a game server writes them (files are read oldest first).
+        for (n, name) in try FileManager.default.contentsOfDirectory(atPath: logs.path).sorted().enumerated() {
+            try FileManager.default.setAttributes([.modificationDate: start.addingTimeInterval(Double(n) * 86_400)],
+                                                  ofItemAtPath: logs.appendingPathComponent(name).path)
+        }
+        let streamed = dir.appendingPathComponent("streamed.sqlite"), reference = dir.appendingPathComponent("reference.sqlite")
+        let once = try await AgentProcess.ingestOnce(logDirectory: logs, database: streamed)
+        #expect(once.status == 0)
+        let days = Set(stride(from: start.timeIntervalSince1970, through: end.timeIntervalSince1970, by: 60).map { Int($0 / 86_400) }).count
+        #expect(once.output.contains("from_database=0 from_lines=\(days)") && once.output.contains("days rolled up"), "\(once.output)")
+        #expect(try await AgentProcess.ingestOnce(logDirectory: logs, database: reference, extra: ["--no-rollups"]).status == 0)
+        let engine = RollupEngine(store: try Store(path: reference.path), logger: Logger(label: "test"))
+        #expect(try engine.processDirty() == days)
+        func tables(_ path: URL) throws -> [Row] {
+            try DatabaseQueue(path: path.path).read { db in
+                try Tier.rolled.flatMap { try Row.fetchAll(db, sql: "SELECT * FROM \($0.table) ORDER BY instance_id, bucket") }
+                    + Row.fetchAll(db, sql: "SELECT instance_id, ts, end_ts, kind, text, source FROM annotations ORDER BY instance_id, ts, kind")
+            }
+        }
+        let (a, b) = (try tables(streamed), try tables(reference))
+        #expect(a.count > 3 * 288 && a.contains { $0.hasColumn("kind") && $0["kind"] == "restart" }, "\(a.count) rows")
+        #expect(a.count == b.count)
+        let firstDifference = zip(a, b).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        #expect(firstDifference == nil, "first differing row: \(firstDifference.map { "\(a[$0]) against \(b[$0])" } ?? "")")
+    }
+
     enum RollupMode: Sendable {
         case oneThread, parallel, streamed, streamedWithLateLines, streamedWithLittleMemory
     }
