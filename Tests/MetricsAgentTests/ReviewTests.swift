@@ -200,7 +200,9 @@ import TestSupport
         let post = try JSONParser.parse(chat.received[0].body)
         #expect(post["content"]?.string?.contains("daily review") == true)
         #expect(post["allowed_mentions"] == ["parse": []])
-        #expect(await agent.stop() == 0)
+        let status = await agent.stop()
+        // Failed once in a parallel run on 2 cores (the test took 66 s there, 6 s alone): keep what the agent said.
+        #expect(status == 0, "agent exit status \(String(describing: status)); its log ends: \(agent.child.log.suffix(3000))")
         agent = try await AgentProcess(logDirectory: logs, database: dir.appendingPathComponent("m.sqlite"), arguments: args)
         try await Task.sleep(for: .seconds(3))
         #expect(chat.received.count == 1, "not posted again after the restart: \(chat.received.map { $0.body.prefix(80) })")
