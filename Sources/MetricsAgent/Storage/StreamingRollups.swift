@@ -7,9 +7,9 @@ import MetricsSchema
 ///
 /// A day is rolled up here only when what was parsed is certain to be what the database holds: none of its
 /// minutes were stored before this pass, its lines came in time order without a repeated minute, and its raw
-/// minutes are not pruned. Its buckets are computed on the parsing thread when the instance's lines move on
-/// to a later day (or the pass ends) and written in the commit that follows, which also clears its dirty
-/// mark. Every other day stays dirty and is recomputed from the database as before, so the result is the
+/// minutes are not pruned. The day closes when the instance's lines move on to a later day (or the pass ends);
+/// its buckets are computed then by whichever thread comes to them first (`PendingDay`) and written in the
+/// commit that follows, which also clears its dirty mark. Every other day stays dirty and is recomputed from the database as before, so the result is the
 /// same row for row (`RollupTests`). A line for a day already rolled up here (a late line) marks that day and
 /// every later one rolled up here dirty again when the pass ends: their buckets or the sample before them
 /// changed.
@@ -101,7 +101,7 @@ final class StreamingRollups: @unchecked Sendable {
                 markLate(instance: row.instanceID, from: day)
                 continue
             }
-            if let finished = try close(row.instanceID) { closed.append(finished) }
+            if let finished = close(row.instanceID) { closed.append(finished) }
             let usable = try held < maxHeldLines && isNew(instance: row.instanceID, day: day)
             var next = OpenDay(start: day, usable: usable)
             held += next.append(row.line)
@@ -111,8 +111,8 @@ final class StreamingRollups: @unchecked Sendable {
     }
 
     /// Closes the days still open (the pass has ended).
-    func finish() throws -> [PendingDay] {
-        try open.keys.sorted().compactMap { try close($0) }
+    func finish() -> [PendingDay] {
+        open.keys.sorted().compactMap { close($0) }
     }
 
     /// Writes days computed here (inside a commit, after the rows of their lines): the sample before each day
@@ -142,7 +142,7 @@ final class StreamingRollups: @unchecked Sendable {
         return false
     }
 
-    private func close(_ instance: String) throws -> PendingDay? {
+    private func close(_ instance: String) -> PendingDay? {
         guard let current = open.removeValue(forKey: instance) else { return nil }
         held -= current.lines.count
         lastClosed[instance] = current.start
@@ -175,7 +175,6 @@ final class StreamingRollups: @unchecked Sendable {
         }
     }
 }
-
 
 /// A closed day's buckets, computed by whichever thread comes to them first: the commit thread when it is to
 /// write the day, or the parsing thread while it would otherwise wait for a free commit slot (a profile showed
@@ -236,7 +235,7 @@ extension Tailer {
         streamingRollups = streaming
         defer { streamingRollups = nil }
         let counts = try scan(progress: progress)
-        let lastDays = try streaming.finish()
+        let lastDays = streaming.finish()
         try store.pool.write { db in
             try streaming.write(lastDays, in: db)
             try streaming.markChangedDaysDirty(in: db)
