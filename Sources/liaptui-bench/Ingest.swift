@@ -104,6 +104,7 @@ struct IngestBenchmark: ParsableCommand {
         var agentResults = Array(repeating: [(output: String, seconds: Double, cpuSeconds: Double, dbBytes: Int)](), count: agentRuns.count)
         var naiveResults: [(output: String, seconds: Double, cpuSeconds: Double)] = []
         var naiveFailed: Int32?
+        var floorResults: [(rows: Int, seconds: Double, cpuSeconds: Double)] = []
         for _ in 0..<max(1, runs) {
             for (i, configuration) in agentRuns.enumerated() {
                 let db = directory.appendingPathComponent("agent.sqlite").path
@@ -113,6 +114,8 @@ struct IngestBenchmark: ParsableCommand {
                 let dbBytes = ((try? FileManager.default.attributesOfItem(atPath: db)[.size] as? Int) ?? 0)
                 agentResults[i].append((agent.output.split(separator: "\n").last.map(String.init) ?? "", agent.seconds, agent.cpuSeconds, dbBytes))
             }
+            floorResults.append(try sqliteFloor(copying: directory.appendingPathComponent("agent.sqlite").path,
+                                                into: directory.appendingPathComponent("floor.sqlite").path))
             try? FileManager.default.removeItem(atPath: naiveDB)
             let naive = try runSibling("/usr/bin/env", ["python3", baseline, logs.path, naiveDB])
             if naive.status == 0 { naiveResults.append((naive.output, naive.seconds, naive.cpuSeconds)) } else { naiveFailed = naive.status }
@@ -127,6 +130,12 @@ struct IngestBenchmark: ParsableCommand {
                          Double(results.last!.dbBytes) / 1_048_576, results.count,
                          results.map { String(format: "%.2f", $0.seconds) }.joined(separator: " ")))
             if configuration.label == "metrics-agent (with rollups)" { withRollups = (seconds, cpu) }
+        }
+        if !floorResults.isEmpty {
+            let seconds = median(floorResults.map(\.seconds)), cpu = median(floorResults.map(\.cpuSeconds))
+            print(String(format: "sqlite floor (the raw rows alone, copied by sqlite3 itself, one UTC day per transaction): rows=%d seconds=%.2f rows_per_second=%.0f cpu_seconds=%.2f rows_per_cpu_second=%.0f runs=%d (wall %@)",
+                         floorResults.last!.rows, seconds, Double(floorResults.last!.rows) / seconds, cpu, Double(floorResults.last!.rows) / cpu,
+                         floorResults.count, floorResults.map { String(format: "%.2f", $0.seconds) }.joined(separator: " ")))
         }
         if let naiveFailed {
             print("naive python: failed (\(naiveFailed)); run from the repository root")
@@ -143,6 +152,40 @@ struct IngestBenchmark: ParsableCommand {
             }
         }
     }
+}
+
+/// The least SQLite itself needs to store the raw rows of an agent database (`samples`), as a bound on what
+/// any ingest into that table can reach on this machine: the rows are copied by the `sqlite3` program into an
+/// empty table of the same definition and settings, one UTC day per transaction (as the agent commits daily
+/// files), with nothing parsed, bound or rolled up. The `WHERE` keeps SQLite from copying the records whole (its
+/// transfer optimisation), so each row is read, encoded and inserted: reading makes the figure a little high.
+func sqliteFloor(copying source: String, into target: String) throws -> (rows: Int, seconds: Double, cpuSeconds: Double) {
+    func sqlite(_ database: String, _ command: String) throws -> (output: String, seconds: Double, cpuSeconds: Double) {
+        let run = try runSibling("/usr/bin/env", ["sqlite3", "-bail", database, command])
+        guard run.status == 0 else { throw ValidationError("sqlite3 failed on \(database) (is the sqlite3 program installed?)") }
+        return (run.output, run.seconds, run.cpuSeconds)
+    }
+    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: target + suffix) }
+    let table = try sqlite(source, "SELECT sql FROM sqlite_master WHERE name = 'samples'").output
+    let days = try sqlite(source, "SELECT DISTINCT instance_id || '|' || (ts / 86400000) FROM samples ORDER BY 1").output
+        .split(separator: "\n").compactMap { line -> (String, Int64)? in
+            guard let bar = line.lastIndex(of: "|"), let day = Int64(line[line.index(after: bar)...]) else { return nil }
+            return (String(line[..<bar]), day * 86_400_000)
+        }
+    // The agent's settings (Store): 16 KiB pages, WAL, synchronous NORMAL, a 32 MB cache.
+    _ = try sqlite(target, "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; \(table);")
+    let script = URL(fileURLWithPath: target + ".sql")
+    defer { try? FileManager.default.removeItem(at: script) }
+    var sql = "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32000; ATTACH '\(source)' AS source;\n"
+    for (instance, day) in days {
+        sql += "BEGIN; INSERT OR IGNORE INTO samples SELECT * FROM source.samples WHERE instance_id = '\(instance.replacingOccurrences(of: "'", with: "''"))' "
+            + "AND ts >= \(day) AND ts < \(day + 86_400_000); COMMIT;\n"
+    }
+    try sql.write(to: script, atomically: true, encoding: .utf8)
+    let copy = try sqlite(target, ".read '\(script.path)'")
+    let rows = Int(try sqlite(target, "SELECT count(*) FROM samples").output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: target + suffix) }
+    return (rows, copy.seconds, copy.cpuSeconds)
 }
 
 struct ParseBenchmark: ParsableCommand {

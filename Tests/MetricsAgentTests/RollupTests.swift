@@ -259,13 +259,29 @@ import TestSupport
 
     @Test func percentilesByQuickselectMatchSorting() {
         var random = SeededGenerator(seed: 9)
-        for n in [1, 2, 3, 5, 19, 20, 21, 60, 99, 100, 101, 1440] {
-            for _ in 0..<20 {
-                let values = (0..<n).map { _ in Double(Int.random(in: 0...50, using: &random)) }  // many ties
-                let sorted = values.sorted()
-                func rank(_ q: Double) -> Double { sorted[max(0, Int((q * Double(n)).rounded(.up)) - 1)] }
-                let stats = BucketStats(values: values)!
-                #expect(stats.p95 == rank(0.95) && stats.p99 == rank(0.99) && stats.min == sorted.first && stats.max == sorted.last, "n=\(n)")
+        // Around `BucketStats.selectTopFrom` the top is partitioned off first, by a threshold from a sample: orders
+        // and shapes that would mislead the sample (sorted, reversed, constant, mostly the maximum) must not matter.
+        let shapes: [(String, (Int, Int, inout SeededGenerator) -> Double)] = [
+            ("ties", { _, _, r in Double(Int.random(in: 0...50, using: &r)) }),
+            ("continuous", { _, _, r in Double.random(in: -100...100, using: &r) }),
+            ("ascending", { i, _, _ in Double(i) }),
+            ("descending", { i, _, _ in Double(-i) }),
+            ("constant", { _, _, _ in 7 }),
+            ("mostly the maximum", { _, _, r in Double.random(in: 0..<1, using: &r) < 0.9 ? 100 : Double(Int.random(in: 0...99, using: &r)) }),
+            ("a few large", { _, _, r in Double.random(in: 0..<1, using: &r) < 0.02 ? 1e6 : Double.random(in: 0...1, using: &r) }),
+            // Large exactly where the threshold is sampled: too few values above it, so all are selected among.
+            ("large where sampled", { i, n, _ in (0..<32).contains { $0 * n / 32 == i } ? 1e6 : Double(i % 7) }),
+        ]
+        for n in [1, 2, 3, 5, 19, 20, 21, 60, 99, 100, 101, 255, 256, 257, 1440, 2880] {
+            for (shape, value) in shapes {
+                for _ in 0..<(shape == "ties" ? 20 : 3) {
+                    let values = (0..<n).map { value($0, n, &random) }
+                    let sorted = values.sorted()
+                    func rank(_ q: Double) -> Double { sorted[max(0, Int((q * Double(n)).rounded(.up)) - 1)] }
+                    let stats = BucketStats(values: values)!
+                    #expect(stats.p95 == rank(0.95) && stats.p99 == rank(0.99) && stats.min == sorted.first && stats.max == sorted.last,
+                            "n=\(n) \(shape)")
+                }
             }
         }
     }
@@ -307,10 +323,11 @@ import TestSupport
         var random = SeededGenerator(seed: 5)
         let values = (0..<500).map { i -> Double in i % 17 == 0 ? 0 : i % 29 == 0 ? -Double.random(in: 1..<50, using: &random) : exp(Double.random(in: -3..<9, using: &random)) }
         var sketch = QuantileSketch(), encoder = SketchEncoder()
-        for v in values {
-            sketch.add(v)
-            encoder.add(SketchEncoder.code(v))
-        }
+        for v in values { sketch.add(v) }
+        // Codes as a day's column holds them: minutes without a value (`skip`) among them are left out.
+        let codes = values.flatMap { [SketchEncoder.code($0), DaySamples.skip] }
+        codes.withUnsafeBufferPointer { encoder.add(UnsafeBufferPointer(rebasing: $0[0..<600]), skipping: DaySamples.skip) }
+        codes.withUnsafeBufferPointer { encoder.add(UnsafeBufferPointer(rebasing: $0[600...]), skipping: DaySamples.skip) }
         let bytes = encoder.finish()
         #expect(bytes == sketch.encoded, "the rollup path writes the same bytes as the sketch itself")
         let decoded = bytes.withUnsafeBytes { QuantileSketch(encoded: $0) }
