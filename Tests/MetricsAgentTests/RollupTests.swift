@@ -343,6 +343,16 @@ import TestSupport
             #expect(abs(sketch.quantile(q)! - exact) <= 0.01 * abs(exact), "q \(q)")
         }
         #expect(encoder.finish() == QuantileSketch().encoded, "finish starts over")
+        // A few values spread wide (as in a 5-minute bucket) and many close together take different ways to order
+        // the slots they used; both write what the sketch itself does.
+        for (count, spread) in [(1, 12.0), (3, 12.0), (5, 12.0), (5, 0.01), (60, 12.0), (300, 0.5)] {
+            let values = (0..<count).map { _ in exp(Double.random(in: -3..<(-3 + spread), using: &random)) * (Bool.random(using: &random) ? 1 : -1) }
+            var sketch = QuantileSketch()
+            for v in values { sketch.add(v) }
+            let codes = values.map(SketchEncoder.code)
+            codes.withUnsafeBufferPointer { encoder.add($0, skipping: DaySamples.skip) }
+            #expect(encoder.finish() == sketch.encoded, "\(count) values, spread \(spread)")
+        }
     }
 
     @Test func seriesChoosesTheTierFromRangeAndStep() throws {

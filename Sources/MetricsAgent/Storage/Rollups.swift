@@ -387,33 +387,29 @@ public struct BucketStats: Sendable, Equatable {
 
     /// Nearest-rank percentiles, the same definition as the game server's latency summary.
     public init?(values: [Double]) {
-        var scratch = values
-        self.init(scratch: &scratch, count: values.count)
-    }
-
-    /// From the first `n` values of `scratch` (in time order), which it reorders.
-    private init?(scratch: inout [Double], count n: Int) {
-        guard n > 0 else { return nil }
+        guard !values.isEmpty else { return nil }
         var sum = 0.0, lo = Double.infinity, hi = -Double.infinity
-        for i in 0..<n {  // in time order: the same sum however the bucket is read
-            let v = scratch[i]
+        for v in values {  // in time order: the same sum however the bucket is read
             sum += v
             lo = Swift.min(lo, v)
             hi = Swift.max(hi, v)
         }
-        self.init(selectingIn: &scratch, count: n, sum: sum, min: lo, max: hi)
+        var scratch = values
+        self = scratch.withUnsafeMutableBufferPointer { BucketStats(selectingIn: $0, sum: sum, min: lo, max: hi) }
     }
 
-    /// With the sum, minimum and maximum known: the percentiles selected among the first `n` values of `scratch`.
-    init(selectingIn scratch: inout [Double], count n: Int, sum: Double, min lo: Double, max hi: Double) {
+    /// With the sum, minimum and maximum known: the percentiles selected among the values of `scratch` (at
+    /// least one), which it reorders.
+    init(selectingIn scratch: UnsafeMutableBufferPointer<Double>, sum: Double, min lo: Double, max hi: Double) {
+        let n = scratch.count
         func rank(_ q: Double) -> Int { Swift.max(0, Int((q * Double(n)).rounded(.up)) - 1) }
         let k99 = rank(0.99), k95 = rank(0.95)
         // Both percentiles lie in the top twentieth: among many values, only the top few are selected in.
-        let first = n >= Self.selectTopFrom ? Self.partitionTop(&scratch, count: n, keeping: k95) : 0
+        let first = n >= Self.selectTopFrom ? Self.partitionTop(scratch, keeping: k95) : 0
         // Under 100 values the 99th percentile is the maximum (under 20, the 95th too): nothing to select.
-        let p99 = k99 == n - 1 ? hi : Self.select(&scratch, k99, in: first..<n)
+        let p99 = k99 == n - 1 ? hi : Self.select(scratch, k99, in: first..<n)
         // After selecting k99 everything before it is no larger, so k95 is selected among those.
-        let p95 = k95 == k99 ? p99 : Self.select(&scratch, k95, in: first..<(k99 == n - 1 ? n : k99))
+        let p95 = k95 == k99 ? p99 : Self.select(scratch, k95, in: first..<(k99 == n - 1 ? n : k99))
         self.init(count: n, sum: sum, min: lo, max: hi, p95: p95, p99: p99)
     }
 
@@ -421,27 +417,26 @@ public struct BucketStats: Sendable, Equatable {
     /// all of them was a twentieth of `ingest --once`).
     static let selectTopFrom = 256
 
-    /// Moves the values below a threshold to the front of a[0..<n] and returns how many there are, when that
-    /// leaves the k-th smallest and everything above it behind them; otherwise 0 (nothing to skip). Every value
-    /// before the returned index is smaller than every value from it on, so selecting at k or above among
-    /// a[index..<n] gives what selecting among all would: exact, whatever the threshold. The threshold is the
-    /// 29th of 32 values sampled evenly (about the 88th percentile), so about an eighth of the values remain.
-    static func partitionTop(_ a: inout [Double], count n: Int, keeping k: Int) -> Int {
-        a.withUnsafeMutableBufferPointer { a in
-            var sample = (0..<32).map { a[$0 * n / 32] }
-            sample.sort()
-            let threshold = sample[28]
-            var below = 0
-            for i in 0..<n where a[i] < threshold {
-                a.swapAt(i, below)
-                below += 1
-            }
-            return below <= k ? below : 0
+    /// Moves the values below a threshold to the front of `a` and returns how many there are, when that leaves
+    /// the k-th smallest and everything above it behind them; otherwise 0 (nothing to skip). Every value before
+    /// the returned index is smaller than every value from it on, so selecting at k or above among a[index...]
+    /// gives what selecting among all would: exact, whatever the threshold. The threshold is the 29th of 32
+    /// values sampled evenly (about the 88th percentile), so about an eighth of the values remain.
+    static func partitionTop(_ a: UnsafeMutableBufferPointer<Double>, keeping k: Int) -> Int {
+        let n = a.count
+        var sample = (0..<32).map { a[$0 * n / 32] }
+        sample.sort()
+        let threshold = sample[28]
+        var below = 0
+        for i in 0..<n where a[i] < threshold {
+            a.swapAt(i, below)
+            below += 1
         }
+        return below <= k ? below : 0
     }
 
     /// Hoare's quickselect: the k-th smallest of a[range], a partially reordered in place.
-    static func select(_ a: inout [Double], _ k: Int, in range: Range<Int>) -> Double {
+    static func select(_ a: UnsafeMutableBufferPointer<Double>, _ k: Int, in range: Range<Int>) -> Double {
         var lo = range.lowerBound, hi = range.upperBound - 1
         while lo < hi {
             let pivot = a[lo + (hi - lo) / 2]
@@ -531,8 +526,9 @@ struct DaySamples: Sendable {
 
     func buckets(_ tier: Tier, codes: [[Int32]]) -> [Bucket] {
         var result: [Bucket] = []
-        var scratch: [Double] = []
-        scratch.reserveCapacity(1440)
+        // A bucket's values of one metric, for selecting its percentiles (a bucket holds at most the day's lines).
+        let scratch = UnsafeMutableBufferPointer<Double>.allocate(capacity: Swift.max(1, timestamps.count))
+        defer { scratch.deallocate() }
         var encoder = SketchEncoder()
         let metricCount = values.count
         var i = 0
@@ -552,12 +548,13 @@ struct DaySamples: Sendable {
                 for m in 0..<metricCount {
                     // One pass per metric: the figures in time order (the same sum however the bucket is read),
                     // the first minute of the maximum, and the sketch.
-                    scratch.removeAll(keepingCapacity: true)
+                    var count = 0
                     var sum = 0.0, lo = Double.infinity, hi = -Double.infinity, hiTime = start
                     values[m].withUnsafeBufferPointer { column in
                         for k in i..<j {
                             guard let v = column[k] else { continue }
-                            scratch.append(v)
+                            scratch[count] = v
+                            count += 1
                             sum += v
                             lo = Swift.min(lo, v)
                             if v > hi {
@@ -567,10 +564,10 @@ struct DaySamples: Sendable {
                         }
                     }
                     codes[m].withUnsafeBufferPointer { encoder.add(UnsafeBufferPointer(rebasing: $0[i..<j]), skipping: Self.skip) }
-                    if scratch.isEmpty {
+                    if count == 0 {
                         metrics.append(nil)
                     } else {
-                        metrics.append(BucketStats(selectingIn: &scratch, count: scratch.count, sum: sum, min: lo, max: hi))
+                        metrics.append(BucketStats(selectingIn: UnsafeMutableBufferPointer(rebasing: scratch[0..<count]), sum: sum, min: lo, max: hi))
                         encoder.finish(appendingTo: &sketchBytes)
                     }
                     sketchEnds.append(sketchBytes.count)
