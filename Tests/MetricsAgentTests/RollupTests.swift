@@ -198,8 +198,9 @@ import TestSupport
         let logs = dir.appendingPathComponent("logs")
         let end = Date(), start = end.addingTimeInterval(-3 * 86_400)
         try SyntheticMetrics.write(to: logs, instance: "a", from: start, to: end, restartAt: start.addingTimeInterval(86_400))
-        // Modified in day order, as a game server writes them (files are read oldest first).
-        for (n, name) in try FileManager.default.contentsOfDirectory(atPath: logs.path).sorted().enumerated() {
+        // Modified in the reverse of their days' order (copied without keeping their times): files are read by
+        // the day in their names, so the days still stream.
+        for (n, name) in try FileManager.default.contentsOfDirectory(atPath: logs.path).sorted().reversed().enumerated() {
             try FileManager.default.setAttributes([.modificationDate: start.addingTimeInterval(Double(n) * 86_400)],
                                                   ofItemAtPath: logs.appendingPathComponent(name).path)
         }

@@ -14,23 +14,6 @@ public struct FileRetention: Sendable, Equatable {
     public var keep: TimeInterval? = 30 * 86_400
 
     public init() {}
-
-    /// The UTC day a file holds (ms), from the first `YYYYMMDD` in its name; else the day it was last written.
-    static func day(of file: LogFile) -> Int64 {
-        let name = (file.path as NSString).lastPathComponent
-        let digits = Array(name.utf8)
-        var i = 0
-        while i + 8 <= digits.count {
-            let run = digits[i..<(i + 8)]
-            let before = i == 0 || !(48...57).contains(digits[i - 1]), after = i + 8 == digits.count || !(48...57).contains(digits[i + 8])
-            if before && after && run.allSatisfy({ (48...57).contains($0) }) {
-                let t = String(decoding: run, as: UTF8.self)
-                if let ms = RFC3339.parseMilliseconds("\(t.prefix(4))-\(t.dropFirst(4).prefix(2))-\(t.suffix(2))T00:00:00Z") { return ms }
-            }
-            i += 1
-        }
-        return floorDiv(file.mtimeNS / 1_000_000, Store.day) * Store.day
-    }
 }
 
 /// What one pass did.
@@ -50,7 +33,7 @@ extension Tailer {
         var counts = RetentionCounts()
         let nowMS = Int64(now.timeIntervalSince1970 * 1000)
         for file in LogFile.find(in: config.directories, pattern: config.pattern) {
-            let dayEnd = FileRetention.day(of: file) + Store.day
+            let dayEnd = file.day + Store.day
             let delete = policy.keep.map { dayEnd <= nowMS - Int64($0 * 1000) } ?? false
             let compress = !delete && !file.compressed && (policy.compressAfter.map { dayEnd <= nowMS - Int64($0 * 1000) } ?? false)
             guard delete || compress else { continue }

@@ -1,5 +1,6 @@
 import CompressNIO
 import Foundation
+import MetricsSchema
 import NIOCore
 #if canImport(Glibc)
 import Glibc
@@ -52,8 +53,28 @@ struct LogFile {
                                      mtimeNS: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)))
             }
         }
-        // Oldest first; among equal times, higher rotation numbers (older) first.
-        return files.sorted { ($0.mtimeNS, $1.path) < ($1.mtimeNS, $0.path) }
+        // Oldest first: by the day each holds, so files copied without their times still come in time order (days
+        // are rolled up from the lines only when they do); within a day by time, then higher rotation numbers
+        // (older) first.
+        return files.map { (file: $0, day: $0.day) }
+            .sorted { ($0.day, $0.file.mtimeNS, $1.file.path) < ($1.day, $1.file.mtimeNS, $0.file.path) }
+            .map(\.file)
+    }
+
+    /// The UTC day the file holds (ms), from the first `YYYYMMDD` in its name; else the day it was last written.
+    var day: Int64 {
+        let digits = Array((path as NSString).lastPathComponent.utf8)
+        var i = 0
+        while i + 8 <= digits.count {
+            let run = digits[i..<(i + 8)]
+            let before = i == 0 || !(48...57).contains(digits[i - 1]), after = i + 8 == digits.count || !(48...57).contains(digits[i + 8])
+            if before && after && run.allSatisfy({ (48...57).contains($0) }) {
+                let t = String(decoding: run, as: UTF8.self)
+                if let ms = RFC3339.parseMilliseconds("\(t.prefix(4))-\(t.dropFirst(4).prefix(2))-\(t.suffix(2))T00:00:00Z") { return ms }
+            }
+            i += 1
+        }
+        return floorDiv(mtimeNS / 1_000_000, Store.day) * Store.day
     }
 }
 
