@@ -7,11 +7,15 @@ import Foundation
 import Foundation
 
 enum FastLineScanner {
-    /// Keys found by an FNV-1a hash of their bytes in an open-addressed table, then checked byte for byte.
+    /// Keys found by a hash of their bytes in an open-addressed table (after trying the key that follows the
+    /// last one found), then checked byte for byte.
     struct KeyTable {
         private var hashes: [UInt64]
         private var keys: [[UInt8]]
         private var slots: [Int]
+        /// Per position, the position of the next key in byte order (-1 for the last): writers of JSON with sorted
+        /// keys, ours among them, write them in that order, so the next key is tried before hashing.
+        private var successors: [Int]
         private let mask: Int
 
         init(_ entries: [(String, Int)]) {
@@ -29,6 +33,9 @@ enum FastLineScanner {
                 keys[i] = bytes
                 slots[i] = slot
             }
+            successors = Array(repeating: -1, count: size)
+            let inOrder = (0..<size).filter { slots[$0] != Int.min }.sorted { keys[$0].lexicographicallyPrecedes(keys[$1]) }
+            for (a, b) in zip(inOrder, inOrder.dropFirst()) { successors[a] = b }
         }
 
         /// Eight bytes at a time (a byte-at-a-time hash was a twentieth of the parse): a key is a few words.
@@ -56,18 +63,29 @@ enum FastLineScanner {
             return h ^ (h >> 32)
         }
 
-        func lookup(_ key: UnsafeBufferPointer<UInt8>) -> Int? {
+        /// The key's position, trying first the key after the one at `previous` (-1: none); nil when unknown.
+        @inline(__always) func position(of key: UnsafeBufferPointer<UInt8>, after previous: Int) -> Int? {
+            if previous >= 0 {
+                let next = successors[previous]
+                if next >= 0, keys[next].count == key.count,
+                   keys[next].withUnsafeBufferPointer({ memcmp($0.baseAddress!, key.baseAddress!, key.count) }) == 0 {
+                    return next
+                }
+            }
             let h = KeyTable.hash(key)
             var i = Int(truncatingIfNeeded: h) & mask
             while slots[i] != Int.min {
                 if hashes[i] == h, keys[i].count == key.count,
                    keys[i].withUnsafeBufferPointer({ memcmp($0.baseAddress!, key.baseAddress!, key.count) }) == 0 {
-                    return slots[i]
+                    return i
                 }
                 i = (i + 1) & mask
             }
             return nil
         }
+
+        /// Where the key's value goes.
+        @inline(__always) func slot(at position: Int) -> Int { slots[position] }
     }
 
     /// Top-level keys and where their values go (-1 timestamp, -2 instance_id, -3 version, -4 v, -5 latency_ms).
@@ -167,8 +185,11 @@ enum FastLineScanner {
         var aliased: (index: Int, value: Double)?
         var sawTimestamp = false
         guard c.expect(0x7B), !c.expect(0x7D) else { return nil }
+        var position = -1
         repeat {
-            guard let k = c.string(), let slot = topLevel.lookup(k), c.expect(0x3A) else { return nil }
+            guard let k = c.string(), let found = topLevel.position(of: k, after: position), c.expect(0x3A) else { return nil }
+            position = found
+            let slot = topLevel.slot(at: found)
             switch slot {
             case -1:
                 guard let s = c.string(), let ms = RFC3339.parseMilliseconds(s) else { return nil }
@@ -188,8 +209,11 @@ enum FastLineScanner {
                 if c.null() { break }
                 guard c.expect(0x7B) else { return nil }
                 if !c.expect(0x7D) {
+                    var latencyPosition = -1
                     repeat {
-                        guard let lk = c.string(), let ls = latencyKeys.lookup(lk), c.expect(0x3A) else { return nil }
+                        guard let lk = c.string(), let found = latencyKeys.position(of: lk, after: latencyPosition), c.expect(0x3A) else { return nil }
+                        latencyPosition = found
+                        let ls = latencyKeys.slot(at: found)
                         if c.null() { line.values[ls] = nil; continue }
                         guard let v = c.number() else { return nil }
                         line.values[ls] = v

@@ -344,6 +344,13 @@ import TestSupport
             #expect(abs(sketch.quantile(q)! - exact) <= 0.01 * abs(exact), "q \(q)")
         }
         #expect(encoder.finish() == QuantileSketch().encoded, "finish starts over")
+        // Codes of small integers come from a table: the same as from the sketch's index.
+        for v in (0...5000).map(Double.init) + [-0.0, -3, 0.5, 4095.5, 4096, 1e9, 1e-12] {
+            let expected = QuantileSketch.index(v).map { i, negative in
+                min(max(i, -SketchEncoder.limit), SketchEncoder.limit) + (negative ? SketchEncoder.negativeOffset : 0)
+            } ?? SketchEncoder.zeroCode
+            #expect(SketchEncoder.code(v) == expected, "\(v)")
+        }
         // A few values spread wide (as in a 5-minute bucket) and many close together take different ways to order
         // the slots they used; both write what the sketch itself does.
         for (count, spread) in [(1, 12.0), (3, 12.0), (5, 12.0), (5, 0.01), (60, 12.0), (300, 0.5)] {

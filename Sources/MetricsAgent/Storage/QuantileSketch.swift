@@ -128,6 +128,14 @@ struct SketchEncoder {
     static let negativeOffset: Int32 = 1 << 20
 
     static func code(_ value: Double) -> Int32 {
+        if value >= 0, value < Double(smallIntegerCodes.count), let i = Int(exactly: value) { return smallIntegerCodes[i] }
+        return computedCode(value)
+    }
+
+    /// The codes of 0 to 4095, which most values of counting metrics are: looked up, not a logarithm each.
+    private static let smallIntegerCodes: [Int32] = (0..<4096).map { computedCode(Double($0)) }
+
+    private static func computedCode(_ value: Double) -> Int32 {
         guard let (i, isNegative) = QuantileSketch.index(value) else { return zeroCode }
         let clamped = min(max(i, -limit), limit)
         return isNegative ? clamped + negativeOffset : clamped

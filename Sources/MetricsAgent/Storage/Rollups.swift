@@ -237,13 +237,17 @@ public final class RollupEngine: Sendable {
         try writeAnnotations(for: day, instance: key.instance, in: db)
     }
 
+    /// Each tier's statement for one bucket (built once: 211 columns).
+    private static let insertSQL: [Tier: String] = Dictionary(uniqueKeysWithValues: Tier.rolled.map { tier in
+        let columns = ["instance_id", "bucket", "samples"]
+            + Store.metricColumns.flatMap { m in RollupField.allCases.map { "\(m)_\($0.rawValue)" } + ["\(m)_sketch", "\(m)_max_ts"] }
+        return (tier, "INSERT INTO \(tier.table) (\(columns.joined(separator: ","))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ",")))")
+    })
+
     private func write(tier: Tier, instance: String, day: Int64, buckets: [Bucket], in db: Database) throws {
         try db.execute(sql: "DELETE FROM \(tier.table) WHERE instance_id = ? AND bucket >= ? AND bucket < ?",
                        arguments: [instance, day, day + Store.day])
-        let columns = ["instance_id", "bucket", "samples"]
-            + Store.metricColumns.flatMap { m in RollupField.allCases.map { "\(m)_\($0.rawValue)" } + ["\(m)_sketch", "\(m)_max_ts"] }
-        let sql = "INSERT INTO \(tier.table) (\(columns.joined(separator: ","))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ",")))"
-        let statement = try db.cachedStatement(sql: sql).sqliteStatement
+        let statement = try db.cachedStatement(sql: Self.insertSQL[tier]!).sqliteStatement
         let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
         // Bindings outlive sqlite3_reset: the instance is bound once.
         sqlite3_bind_text(statement, 1, instance, -1, transient)
