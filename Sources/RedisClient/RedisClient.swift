@@ -72,9 +72,14 @@ public final class RedisClient: Sendable {
         let timer = channel.eventLoop.scheduleTask(in: timeout) {
             timedOut.set()
             channel.close(promise: nil)  // fails every waiting request, and the next one reconnects
+            promise.fail(RedisError.timeout)  // one the handler never saw (a promise completes once: no-op otherwise)
         }
         promise.futureResult.whenComplete { _ in timer.cancel() }
-        channel.writeAndFlush(RedisRequest(bytes: bytes, replies: commands.count, promise: promise), promise: nil)
+        // A connection that closed after it was handed out has no handler left to fail the request: the
+        // write's own failure does (before, such a command waited forever: its timer found nothing to close).
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { _ in promise.fail(RedisError.connectionClosed) }
+        channel.writeAndFlush(RedisRequest(bytes: bytes, replies: commands.count, promise: promise), promise: written)
         do {
             return try await promise.futureResult.get()
         } catch RedisError.connectionClosed where timedOut.isSet {
@@ -131,8 +136,13 @@ public final class RedisClient: Sendable {
             var bytes = channel.allocator.buffer(capacity: 64)
             for command in setup { RESP.encode(command, into: &bytes) }
             let promise = channel.eventLoop.makePromise(of: [RESPValue].self)
-            let timer = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
-            channel.writeAndFlush(RedisRequest(bytes: bytes, replies: setup.count, promise: promise), promise: nil)
+            let timer = channel.eventLoop.scheduleTask(in: timeout) {
+                channel.close(promise: nil)
+                promise.fail(RedisError.timeout)
+            }
+            let written = channel.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenFailure { _ in promise.fail(RedisError.connectionClosed) }
+            channel.writeAndFlush(RedisRequest(bytes: bytes, replies: setup.count, promise: promise), promise: written)
             return promise.futureResult.flatMapThrowing { replies in
                 timer.cancel()
                 for case .error(let message) in replies {

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import RedisClient
+import Synchronization
 import Testing
 import TestSupport
 
@@ -114,6 +115,39 @@ struct RedisServerTests {
         redis.stop()
     }
 
+    /// A server that accepts and at once closes every connection: each command races its connection's close,
+    /// and a command written after the close once waited forever (no handler was left to fail it).
+    @Test func aCommandRacingItsConnectionsCloseFailsInsteadOfHanging() async throws {
+        let listener = try ClosingServer()
+        defer { listener.stop() }
+        let client = RedisClient(endpoint: try RedisEndpoint(url: "redis://127.0.0.1:\(listener.port)"), timeout: .seconds(30))
+        var hung = 0, answered = 0
+        for _ in 0..<300 {
+            switch await Self.outcome(within: .seconds(10), { try await client.send("PING") }) {
+            case nil: hung += 1
+            case .success?: answered += 1
+            case .failure?: break
+            }
+            if hung > 0 { break }
+        }
+        #expect(hung == 0, "a command neither answered nor failed within 10 s")
+        #expect(answered == 0)
+    }
+
+    /// What the body did, or nil when it had not finished within `limit` (it is left running).
+    static func outcome(within limit: Duration, _ body: @escaping @Sendable () async throws -> RESPValue) async -> Result<RESPValue, any Error>? {
+        await withCheckedContinuation { continuation in
+            let first = FirstOutcome(continuation)
+            Task {
+                do { first.finish(.success(try await body())) } catch { first.finish(.failure(error)) }
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                first.finish(nil)
+            }
+        }
+    }
+
     @Test func aStuckRedisTimesOutAndTheClientRecovers() async throws {
         let redis = try await RedisServerProcess()
         let client = RedisClient(endpoint: try RedisEndpoint(url: redis.url), timeout: .milliseconds(500))
@@ -126,4 +160,44 @@ struct RedisServerTests {
         #expect(try await client.send("GET", "x").string == "1")
         redis.stop()
     }
+}
+
+/// Resumes its continuation with the first outcome given, once.
+final class FirstOutcome: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Result<RESPValue, any Error>?, Never>?>
+
+    init(_ continuation: CheckedContinuation<Result<RESPValue, any Error>?, Never>) { self.continuation = Mutex(continuation) }
+
+    func finish(_ outcome: Result<RESPValue, any Error>?) { continuation.withLock { $0.take() }?.resume(returning: outcome) }
+}
+
+/// A loopback TCP server that closes each connection as soon as it accepts it.
+final class ClosingServer: @unchecked Sendable {
+    let port: Int
+    private let socket: Int32
+    private let thread: Thread
+
+    init() throws {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound == 0, listen(socket, 64) == 0 else { throw TestFailure("cannot listen on loopback") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        self.socket = socket
+        thread = Thread {
+            while true {
+                let connection = accept(socket, nil, nil)
+                if connection < 0 { return }  // the listening socket was shut down
+                close(connection)
+            }
+        }
+        thread.start()
+    }
+
+    func stop() { shutdown(socket, Int32(SHUT_RDWR)); close(socket) }
 }
