@@ -149,7 +149,7 @@ struct SketchEncoder {
     private var negatives: [Int32: Int] = [:]
 
     /// The codes of a bucket's values, leaving out `skip` (no value): `counts` is checked to be this encoder's
-    /// own once, not once per value (that check was most of `add` in a profile of `ingest --once`).
+    /// own once, not once per value (the check per value showed in profiles of `ingest --once`).
     mutating func add(_ codes: UnsafeBufferPointer<Int32>, skipping skip: Int32) {
         var zero = self.zero, low = self.low, high = self.high
         var negatives = self.negatives, used = self.used
