@@ -67,7 +67,7 @@ private func record(day: Int, start: Date) -> String {
 struct IngestBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
-        abstract: "`metrics-agent ingest --once` over a year of minute records, beside a naive Python json+sqlite3 ingest.")
+        abstract: "`metrics-agent ingest --once` over a year of minute records, beside a naive Python json+sqlite3 ingest and the SQLite floor (the raw rows copied by sqlite3 itself).")
 
     @Option(help: "Days of minute records to generate (365 = 525,600 lines).") var days = 365
     @Option(help: "The naive baseline script.") var baseline = "scripts/bench/naive_ingest.py"
@@ -158,7 +158,7 @@ struct IngestBenchmark: ParsableCommand {
 /// any ingest into that table can reach on this machine: the rows are copied by the `sqlite3` program into an
 /// empty table of the same definition and settings, one UTC day per transaction (as the agent commits daily
 /// files), with nothing parsed, bound or rolled up. The `WHERE` keeps SQLite from copying the records whole (its
-/// transfer optimisation), so each row is read, encoded and inserted: reading makes the figure a little high.
+/// transfer optimisation), so each row is read as well as encoded and inserted: a little more than inserting alone.
 func sqliteFloor(copying source: String, into target: String) throws -> (rows: Int, seconds: Double, cpuSeconds: Double) {
     func sqlite(_ database: String, _ command: String) throws -> (output: String, seconds: Double, cpuSeconds: Double) {
         let run = try runSibling("/usr/bin/env", ["sqlite3", "-bail", database, command])

@@ -172,15 +172,8 @@ struct SketchEncoder {
         (self.zero, self.low, self.high, self.negatives, self.used) = (zero, low, high, negatives, used)
     }
 
-    /// The sketch of everything added since the last call, in `QuantileSketch.encoded`'s format; then starts over.
-    mutating func finish() -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(16)
-        finish(appendingTo: &out)
-        return out
-    }
-
-    /// The same, appended to `out` (the metrics of a bucket share one buffer).
+    /// The sketch of everything added since the last call, in `QuantileSketch.encoded`'s format, appended to
+    /// `out` (the metrics of a bucket share one buffer); then starts over.
     mutating func finish(appendingTo out: inout [UInt8]) {
         func varint(_ v: UInt64) {
             var v = v
@@ -201,11 +194,13 @@ struct SketchEncoder {
         var last: Int64 = 0
         // Slots in index order: a few values spread wide (a 5-minute bucket) sort the slots they used; many
         // walk the range between the lowest and highest.
-        if !used.isEmpty && used.count * 8 < high - low {
-            used.sort()
-        } else if !used.isEmpty {
-            used.removeAll(keepingCapacity: true)
-            for slot in low...high where counts[slot] > 0 { used.append(slot) }
+        if !used.isEmpty {
+            if used.count * 8 < high - low {
+                used.sort()
+            } else {
+                used.removeAll(keepingCapacity: true)
+                for slot in low...high where counts[slot] > 0 { used.append(slot) }
+            }
         }
         for slot in used {
             pair(Int64(slot) - Int64(Self.limit), &last, Int(counts[slot]))
