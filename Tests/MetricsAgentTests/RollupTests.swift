@@ -7,7 +7,10 @@ import MetricsSchema
 import Testing
 import TestSupport
 
-@Suite struct RollupTests {
+/// Serialized like the other suites that work synchronously: its tests compute for seconds on the cooperative
+/// pool, and two at once held both of its threads on 2 cores, long enough for other suites' 10 s connect
+/// timeouts to fire (seen twice in full runs, while RollupTests ran).
+@Suite(.serialized) struct RollupTests {
     /// A line as written: time, instance and the values of two metrics (nil = absent).
     struct Line {
         let ts: Int64
