@@ -56,7 +56,8 @@ public final class GameClient: Sendable {
         (outboundStream, outbound) = AsyncStream.makeStream(of: Outbound.self)
     }
 
-    /// Connects, or throws when the server refuses or does not answer within `timeout`.
+    /// Connects, or throws when the server refuses or does not answer within `timeout` (stretches in which this
+    /// process could not run do not count: `sleepWhileRunnable`).
     /// `keepHistory: false` is for long-lived clients (liaptui-load), whose history would only grow.
     public static func connect(url: String, cookie: String? = nil, timeout: Duration = .seconds(10), keepHistory: Bool = true,
                                logger: Logger = Logger(label: "liaptui-client")) async throws -> GameClient {
@@ -73,7 +74,7 @@ public final class GameClient: Sendable {
                 }
             }
             group.addTask {
-                try await Task.sleep(for: timeout)
+                try await sleepWhileRunnable(timeout)
                 // On a starved machine this task and the opening may both be ready when the group looks: an
                 // open socket is not a timeout.
                 guard client.state.withLock({ $0.isOpen }) else { throw ClientError.timeout("connecting to \(url)") }
@@ -82,6 +83,19 @@ public final class GameClient: Sendable {
             group.cancelAll()
         }
         return client
+    }
+
+    /// Sleeps until `duration` has passed in wake-ups of at most 100 ms, each counted as at most 200 ms. The
+    /// opening runs on the same cooperative threads as this timer: while they are all held (a loaded machine, or
+    /// a process whose other work computes for seconds) neither runs, and that stretch is not the server's delay.
+    static func sleepWhileRunnable(_ duration: Duration) async throws {
+        let step = Duration.milliseconds(100)
+        var counted = Duration.zero
+        while counted < duration {
+            let start = ContinuousClock.now
+            try await Task.sleep(for: min(step, duration - counted))
+            counted += min(ContinuousClock.now - start, step * 2)
+        }
     }
 
     private func run(configuration: WebSocketClientConfiguration, logger: Logger) async {

@@ -6,9 +6,8 @@ import Testing
 import TestSupport
 
 /// The review's cost advice on generated months, each figure against its own computation here.
-/// Serialized: each test writes weeks of minutes synchronously, and two at once would hold both of a 2-core machine's
-/// concurrency threads that other suites' servers need.
-@Suite(.serialized) struct AdviceTests {
+/// Each test writes weeks of minutes synchronously, so it takes a `CPUBoundTurn` first.
+@Suite struct AdviceTests {
     static let november1: Int64 = 1_793_491_200_000  // 2026-11-01T00:00:00Z, a Sunday
     static let day: Int64 = 86_400_000
     static let micro = 0.0104
@@ -45,7 +44,9 @@ import TestSupport
         try DailyReview.make(day: Self.november1 + Int64(lastDay) * Self.day, store: store, prices: prices)
     }
 
-    @Test func aCPUPatternThatExhaustsT3MicroCreditsInFiveDays() throws {
+    @Test func aCPUPatternThatExhaustsT3MicroCreditsInFiveDays() async throws {
+        let turn = await CPUBoundTurn.take()
+        defer { turn.end() }
         // t3.micro: 2 vCPUs at a 10 % baseline earn 0.2 credits a minute and hold at most 288 (24 h of earnings).
         // At 12 % CPU a minute spends 2 × 0.12 = 0.24: the balance falls 0.04 a minute, empty after 7,200 minutes.
         let prices = try prices(phase: 1, extra: "").withPhaseType(1, "t3.micro")
@@ -67,7 +68,9 @@ import TestSupport
         #expect(calm?["runs_out"] == "never" && calm?["unlimited_surcharge"]?.number == 0)
     }
 
-    @Test func aQuietNightAndAWeekendPeakMakeTheScalingWindow() throws {
+    @Test func aQuietNightAndAWeekendPeakMakeTheScalingWindow() async throws {
+        let turn = await CPUBoundTurn.take()
+        defer { turn.end() }
         let prices = try prices(phase: 2)
         // Two instances: 10 players each from 00:00 to 08:00, 50 each after (100 in the fleet, above one instance's 80).
         let night = try store(instances: ["a", "b"], days: 28) { _, m in ["players": m < 480 ? 10 : 50] }
@@ -89,7 +92,9 @@ import TestSupport
         #expect(single["applicable"] == false)
     }
 
-    @Test func aGrowingTrendReplayedThroughTargetTracking() throws {
+    @Test func aGrowingTrendReplayedThroughTargetTracking() async throws {
+        let turn = await CPUBoundTurn.take()
+        defer { turn.end() }
         let prices = try prices(phase: 2)
         // Two t3.micro (2 vCPUs): at 20 % each the fleet uses 80 vCPU-%, one instance at 70 % holds 140 → 1;
         // at 80 % each, 320 → ⌈2.29⌉ = 3.
@@ -105,7 +110,9 @@ import TestSupport
         #expect(capped["hours_over_target_at_max"]?.array?.count == 336)
     }
 
-    @Test func reservedCapacityAfterThirtyDays() throws {
+    @Test func reservedCapacityAfterThirtyDays() async throws {
+        let turn = await CPUBoundTurn.take()
+        defer { turn.end() }
         let prices = try prices(phase: 2)
         let young = try store(instances: ["a", "b"], days: 20) { _, _ in ["cpu_percent": 20] }
         #expect(try review(young, prices, lastDay: 19).advice.reserved["applicable"] == false)
@@ -122,7 +129,9 @@ import TestSupport
         #expect(abs(plan["saving_per_month"]!.number! - monthly * 0.46) < 1e-9)
     }
 
-    @Test func theFreeTierAndOtherProviders() throws {
+    @Test func theFreeTierAndOtherProviders() async throws {
+        let turn = await CPUBoundTurn.take()
+        defer { turn.end() }
         let prices = try prices(phase: 2).withFreeTierUntil("2027-06-30")
         let store = try store(instances: ["a", "b"], days: 14) { _, _ in ["cpu_percent": 20, "memory_mb": 500] }
         let advice = try review(store, prices, lastDay: 13).advice

@@ -60,7 +60,9 @@ import TestSupport
                     : try DailyReview.make(day: Self.d15, store: store, prices: prices)
     }
 
-    @Test func aMonthWithKnownPeaksAndCostsGivesTheExactFigures() throws {
+    @Test func aMonthWithKnownPeaksAndCostsGivesTheExactFigures() async throws {
+        let turn = await CPUBoundTurn.take()
+        defer { turn.end() }
         let d15 = Self.d15
         let r = try reviewOfTheMonth(week: false)
         let f = r.figures
@@ -98,7 +100,9 @@ import TestSupport
         #expect(r.json["day"]?["peak_players"]?["value"]?.number == 113)
     }
 
-    @Test func aWeekOfTheMonthComparedWithTheWeekBefore() throws {
+    @Test func aWeekOfTheMonthComparedWithTheWeekBefore() async throws {
+        let turn = await CPUBoundTurn.take()
+        defer { turn.end() }
         let d15 = Self.d15
         let r = try reviewOfTheMonth(week: true)
         let f = r.figures
@@ -151,7 +155,9 @@ import TestSupport
         return try DailyReview.make(day: Self.november1 + 6 * Self.day, store: store, prices: prices)
     }
 
-    @Test func everyTriggerFiresOnThreeOfSevenDaysAndNotOnTwo() throws {
+    @Test func everyTriggerFiresOnThreeOfSevenDaysAndNotOnTwo() async throws {
+        let turn = await CPUBoundTurn.take()
+        defer { turn.end() }
         let fired = try week(hot: 3)
         #expect(fired.triggers.map(\.name).count == 5)
         for t in fired.triggers { #expect(t.fired, "\(t.name)") ; #expect(t.evidence.count == 3, "\(t.name): \(t.evidence)") }
@@ -163,7 +169,9 @@ import TestSupport
         #expect(quiet.recommendation.action != "move up")
     }
 
-    @Test func idleAndRightsizing() throws {
+    @Test func idleAndRightsizing() async throws {
+        let turn = await CPUBoundTurn.take()
+        defer { turn.end() }
         // Idle: CPU never above 1% for the 14 days.
         let store = try store(), prices = try prices()
         for d in 0..<14 {
@@ -255,7 +263,9 @@ import TestSupport
         }
     }
 
-    @Test func theTrendSaysWhenEachTriggerWillBeCrossed() throws {
+    @Test func theTrendSaysWhenEachTriggerWillBeCrossed() async throws {
+        let turn = await CPUBoundTurn.take()
+        defer { turn.end() }
         let store = try store(), prices = try prices()
         try growingFleet(store)
         let last = Self.november1 + 27 * Self.day  // 2026-11-28
@@ -290,7 +300,9 @@ import TestSupport
         #expect(few.forecast.trends[0].verdict == "not enough data (5 of 28 days; 7 needed)")
     }
 
-    @Test func aMonthComparedWithTheMonthBefore() throws {
+    @Test func aMonthComparedWithTheMonthBefore() async throws {
+        let turn = await CPUBoundTurn.take()
+        defer { turn.end() }
         let store = try store(), prices = try prices()
         try growingFleet(store)
         let r = try DailyReview.makeMonth(start: Self.november1, store: store, prices: prices,

@@ -7,10 +7,9 @@ import MetricsSchema
 import Testing
 import TestSupport
 
-/// Serialized like the other suites that work synchronously: its tests compute for seconds on the cooperative
-/// pool, and two at once held both of its threads on 2 cores, long enough for other suites' 10 s connect
-/// timeouts to fire (seen twice in full runs, while RollupTests ran).
-@Suite(.serialized) struct RollupTests {
+/// The tests that compute for seconds take a `CPUBoundTurn` first: two at once held both threads of the
+/// cooperative pool on 2 cores, long enough for other suites' 10 s connect timeouts to fire.
+@Suite struct RollupTests {
     /// A line as written: time, instance and the values of two metrics (nil = absent).
     struct Line {
         let ts: Int64
@@ -37,7 +36,9 @@ import TestSupport
         return (tailer, RollupEngine(store: store, logger: logger, now: fixedNow), QueryEngine(store: store, now: fixedNow))
     }
 
-    @Test func rollupsMatchABruteForceRecomputationWithGapsAndLateLines() throws {
+    @Test func rollupsMatchABruteForceRecomputationWithGapsAndLateLines() async throws {
+        let turn = await CPUBoundTurn.take()
+        defer { turn.end() }
         let dir = TemporaryDirectory.make("rollups")
         let logs = dir.appendingPathComponent("logs")
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
@@ -113,7 +114,9 @@ import TestSupport
     /// row for row, annotations included: from one file, and from daily files with late lines, repeated lines
     /// and a day partly stored before.
     @Test(arguments: [RollupMode.parallel, .streamed, .streamedWithLateLines, .streamedWithLittleMemory])
-    func rollupsInParallelAndFromTheLinesStoreWhatOneThreadStores(mode: RollupMode) throws {
+    func rollupsInParallelAndFromTheLinesStoreWhatOneThreadStores(mode: RollupMode) async throws {
+        let turn = await CPUBoundTurn.take()
+        defer { turn.end() }
         var random = SeededGenerator(seed: 7)
         var lines: [(ts: Int64, text: String)] = []
         for instance in ["a", "b"] {
@@ -232,7 +235,9 @@ import TestSupport
         case oneThread, parallel, streamed, streamedWithLateLines, streamedWithLittleMemory
     }
 
-    @Test func retentionPrunesEachTierAndQueriesFallBackToCoarserTiers() throws {
+    @Test func retentionPrunesEachTierAndQueriesFallBackToCoarserTiers() async throws {
+        let turn = await CPUBoundTurn.take()
+        defer { turn.end() }
         let dir = TemporaryDirectory.make("retention")
         let logs = dir.appendingPathComponent("logs")
         // 100 days of minutes, ending at the injected "now".
@@ -291,7 +296,9 @@ import TestSupport
     }
 
     @Test(arguments: [(Tier.fiveMinutes, 2), (Tier.hour, 6), (Tier.fiveMinutes, 24), (Tier.hour, 24)])
-    func percentilesOverSeveralBucketsAreWithinOnePercentOfTheRawMinutes(tier: Tier, buckets: Int) throws {
+    func percentilesOverSeveralBucketsAreWithinOnePercentOfTheRawMinutes(tier: Tier, buckets: Int) async throws {
+        let turn = await CPUBoundTurn.take()
+        defer { turn.end() }
         let dir = TemporaryDirectory.make("sketch")
         let logs = dir.appendingPathComponent("logs")
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
