@@ -205,16 +205,14 @@ actor Fleet {
     }
 
     private func record(_ snapshot: RoomSnapshot, at: Date) -> String? {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        guard let room = try? encoder.encode(snapshot) else { return nil }
-        var record = Data(#"{"instance_id":"#.utf8)
-        record.append(Data(JSON.string(instanceID).text.utf8))
-        record.append(Data(#","saved_at":"#.utf8))
-        record.append(Data(JSON(at.timeIntervalSince1970).text.utf8))
-        record.append(Data(#","room":"#.utf8))
-        record.append(room)
-        record.append(Data("}".utf8))
+        guard let room = try? StreamingJSONEncoder().encode(snapshot) else { return nil }
+        var record = Array(#"{"instance_id":"#.utf8)
+        JSON.writeString(instanceID, to: &record)
+        record.append(contentsOf: #","saved_at":"#.utf8)
+        record.append(contentsOf: JSON.format(at.timeIntervalSince1970).utf8)
+        record.append(contentsOf: #","room":"#.utf8)
+        record.append(contentsOf: room)
+        record.append(UInt8(ascii: "}"))
         return String(decoding: record, as: UTF8.self)
     }
 

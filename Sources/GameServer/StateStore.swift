@@ -30,10 +30,7 @@ struct StateStore {
     func save(_ state: SavedState) throws {
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(state)
+        let data = Data(try StreamingJSONEncoder().encode(state))
         let temporary = path + ".tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: data) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temporary])

@@ -43,38 +43,63 @@ extension JSON {
 
     /// Escapes per RFC 8259, plus `<`, `>` and `&` so text is safe inside HTML script blocks,
     /// and U+2028/U+2029 so it is safe inside JavaScript.
-    static func writeString(_ s: String, to out: inout [UInt8]) {
+    public static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        var utf8 = s.utf8.makeIterator()
-        while let byte = utf8.next() {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
-            case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
-            case UInt8(ascii: "\n"): out.append(contentsOf: #"\n"#.utf8)
-            case UInt8(ascii: "\r"): out.append(contentsOf: #"\r"#.utf8)
-            case UInt8(ascii: "\t"): out.append(contentsOf: #"\t"#.utf8)
-            case UInt8(ascii: "<"): out.append(contentsOf: #"\u003c"#.utf8)
-            case UInt8(ascii: ">"): out.append(contentsOf: #"\u003e"#.utf8)
-            case UInt8(ascii: "&"): out.append(contentsOf: #"\u0026"#.utf8)
-            case 0..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: #"\u00"#.utf8)
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0xF)])
-            case 0xE2:
-                // U+2028 and U+2029 are E2 80 A8 and E2 80 A9.
-                guard let second = utf8.next() else { out.append(byte); break }
-                guard second == 0x80, let third = utf8.next() else { out.append(byte); out.append(second); break }
-                if third == 0xA8 || third == 0xA9 {
-                    out.append(contentsOf: (third == 0xA8 ? #"\u2028"# : #"\u2029"#).utf8)
-                } else {
-                    out.append(contentsOf: [byte, second, third])
+        // Runs of bytes that need no escape (nearly all of them) are copied at once.
+        let copied: Void? = s.utf8.withContiguousStorageIfAvailable { bytes in
+            var runStart = 0
+            var i = 0
+            while i < bytes.count {
+                let byte = bytes[i]
+                guard needsEscape[Int(byte)] else { i += 1; continue }
+                if byte == 0xE2 && !(i + 2 < bytes.count && bytes[i + 1] == 0x80 && (bytes[i + 2] == 0xA8 || bytes[i + 2] == 0xA9)) {
+                    i += 1
+                    continue
                 }
-            default:
-                out.append(byte)
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i]))
+                i += writeEscape(of: bytes[i], next: i + 2 < bytes.count ? bytes[i + 2] : 0, to: &out)
+                runStart = i
             }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]))
+        }
+        if copied == nil {
+            // Not stored as UTF-8 (a bridged string): made so once, then the same way.
+            var native = s
+            native.makeContiguousUTF8()
+            out.removeLast()
+            writeString(native, to: &out)
+            return
         }
         out.append(UInt8(ascii: "\""))
+    }
+
+    /// Bytes that are escaped, or (0xE2) may start U+2028/U+2029.
+    private static let needsEscape: [Bool] = (0..<256).map { byte in
+        byte < 0x20 || byte == 0xE2 || [UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "&")].contains(UInt8(byte))
+    }
+
+    /// Writes the escape of `byte` (for 0xE2, of U+2028 or U+2029, told apart by `next`, the third byte); returns
+    /// how many input bytes it stands for.
+    private static func writeEscape(of byte: UInt8, next: UInt8, to out: inout [UInt8]) -> Int {
+        switch byte {
+        case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
+        case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
+        case UInt8(ascii: "\n"): out.append(contentsOf: #"\n"#.utf8)
+        case UInt8(ascii: "\r"): out.append(contentsOf: #"\r"#.utf8)
+        case UInt8(ascii: "\t"): out.append(contentsOf: #"\t"#.utf8)
+        case UInt8(ascii: "<"): out.append(contentsOf: #"\u003c"#.utf8)
+        case UInt8(ascii: ">"): out.append(contentsOf: #"\u003e"#.utf8)
+        case UInt8(ascii: "&"): out.append(contentsOf: #"\u0026"#.utf8)
+        case 0xE2:
+            out.append(contentsOf: (next == 0xA8 ? #"\u2028"# : #"\u2029"#).utf8)
+            return 3
+        default:
+            let hex = Array("0123456789abcdef".utf8)
+            out.append(contentsOf: #"\u00"#.utf8)
+            out.append(hex[Int(byte >> 4)])
+            out.append(hex[Int(byte & 0xF)])
+        }
+        return 1
     }
 }
 
