@@ -11,12 +11,14 @@ import MetricsSchema
 /// back is what `JSONEncoder` with `.iso8601` wrote: dates as `2026-12-06T22:40:00Z` (whole seconds, UTC), nil
 /// optionals left out, enums with associated values as Swift synthesises them, a value that encodes nothing as
 /// `{}`, non-finite floats an error. Keys come in the order the value encodes them (not sorted). `Data` is not
-/// special-cased (JSONEncoder writes it as base64): the snapshots this encodes hold none.
+/// special-cased (JSONEncoder writes it as base64): the snapshots this encodes hold none. A hand-written
+/// `encode(to:)` that writes to a container after its parent has moved on (Foundation allows it) makes this throw.
 struct StreamingJSONEncoder {
     func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let sink = JSONSink()
         try sink.encodeTop(value)
         sink.closeAll()
+        if let misuse = sink.misuse { throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: misuse)) }
         return sink.bytes
     }
 }
@@ -43,15 +45,20 @@ struct IndexKey: CodingKey {
 }
 
 /// The output and the containers still open in it, innermost last. A container stays open until its parent writes
-/// its next element or closes: synthesised `encode(to:)` never goes back to a container once it has moved on.
+/// its next element or closes: synthesised `encode(to:)` never goes back to a container once it has moved on. A
+/// hand-written one that does (writes to a container after its parent went on) makes the encoding throw.
 final class JSONSink {
     private struct Open {
         let isObject: Bool
+        let id: Int
         var count = 0
     }
 
     var bytes: [UInt8] = []
     private var open: [Open] = []
+    private var nextID = 0
+    /// Why the output is not what the value asked for (a container used after it was closed).
+    private(set) var misuse: String?
     /// A key (or an array slot) was written and its value has not begun: a value that writes nothing is `{}`.
     private var awaitingValue = false
 
@@ -74,7 +81,11 @@ final class JSONSink {
     /// Starts the next element of the container at `level`: closes what an earlier element left open, then the comma
     /// and, in an object, the key. Returns the element's index.
     @discardableResult
-    func beginElement(level: Int, key: String?) -> Int {
+    func beginElement(level: Int, id: Int, key: String?) -> Int {
+        guard level <= open.count, open[level - 1].id == id else {
+            misuse = misuse ?? "a container was written to after the value holding it had moved on"
+            return 0
+        }
         close(deeperThan: level)
         let index = open[level - 1].count
         if index > 0 { bytes.append(UInt8(ascii: ",")) }
@@ -87,16 +98,19 @@ final class JSONSink {
         return index
     }
 
-    func count(level: Int) -> Int { open.count >= level ? open[level - 1].count : 0 }
+    func count(level: Int, id: Int) -> Int { level <= open.count && open[level - 1].id == id ? open[level - 1].count : 0 }
 
     /// Opens a container as the value at `level`, or finds the one that value already opened
     /// (`container(keyedBy:)` may be asked for twice by one value).
-    func openContainer(level: Int, isObject: Bool) {
+    /// Returns the container's identity, which its writes are checked against.
+    func openContainer(level: Int, isObject: Bool) -> Int {
         awaitingValue = false
-        if open.count == level + 1 { return }
+        if open.count == level + 1 { return open[level].id }
         close(deeperThan: level)
-        open.append(Open(isObject: isObject))
+        nextID += 1
+        open.append(Open(isObject: isObject, id: nextID))
         bytes.append(isObject ? UInt8(ascii: "{") : UInt8(ascii: "["))
+        return nextID
     }
 
     // MARK: values
@@ -172,13 +186,13 @@ final class StreamEncoder: Encoder {
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        sink.openContainer(level: level, isObject: true)
-        return KeyedEncodingContainer(StreamKeyedContainer<Key>(sink: sink, level: level + 1, path: path))
+        let id = sink.openContainer(level: level, isObject: true)
+        return KeyedEncodingContainer(StreamKeyedContainer<Key>(sink: sink, level: level + 1, id: id, path: path))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
-        sink.openContainer(level: level, isObject: false)
-        return StreamUnkeyedContainer(sink: sink, level: level + 1, path: path)
+        let id = sink.openContainer(level: level, isObject: false)
+        return StreamUnkeyedContainer(sink: sink, level: level + 1, id: id, path: path)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer { StreamSingleValue(encoder: self) }
@@ -187,10 +201,11 @@ final class StreamEncoder: Encoder {
 struct StreamKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let sink: JSONSink
     let level: Int
+    let id: Int
     let path: CodingPathNode?
     var codingPath: [any CodingKey] { CodingPathNode.path(path) }
 
-    private func begin(_ key: Key) { sink.beginElement(level: level, key: key.stringValue) }
+    private func begin(_ key: Key) { sink.beginElement(level: level, id: id, key: key.stringValue) }
 
     mutating func encodeNil(forKey key: Key) throws { begin(key); sink.writeNull() }
     mutating func encode(_ value: Bool, forKey key: Key) throws { begin(key); sink.write(value) }
@@ -216,18 +231,18 @@ struct StreamKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
         begin(key)
-        sink.openContainer(level: level, isObject: true)
-        return KeyedEncodingContainer(StreamKeyedContainer<NestedKey>(sink: sink, level: level + 1, path: CodingPathNode(key, parent: path)))
+        let nested = sink.openContainer(level: level, isObject: true)
+        return KeyedEncodingContainer(StreamKeyedContainer<NestedKey>(sink: sink, level: level + 1, id: nested, path: CodingPathNode(key, parent: path)))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
         begin(key)
-        sink.openContainer(level: level, isObject: false)
-        return StreamUnkeyedContainer(sink: sink, level: level + 1, path: CodingPathNode(key, parent: path))
+        let nested = sink.openContainer(level: level, isObject: false)
+        return StreamUnkeyedContainer(sink: sink, level: level + 1, id: nested, path: CodingPathNode(key, parent: path))
     }
 
     mutating func superEncoder() -> any Encoder {
-        sink.beginElement(level: level, key: "super")
+        sink.beginElement(level: level, id: id, key: "super")
         return StreamEncoder(sink: sink, level: level, parent: path, key: nil)
     }
 
@@ -240,11 +255,12 @@ struct StreamKeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 struct StreamUnkeyedContainer: UnkeyedEncodingContainer {
     let sink: JSONSink
     let level: Int
+    let id: Int
     let path: CodingPathNode?
     var codingPath: [any CodingKey] { CodingPathNode.path(path) }
-    var count: Int { sink.count(level: level) }
+    var count: Int { sink.count(level: level, id: id) }
 
-    private func begin() -> Int { sink.beginElement(level: level, key: nil) }
+    private func begin() -> Int { sink.beginElement(level: level, id: id, key: nil) }
 
     mutating func encodeNil() throws { _ = begin(); sink.writeNull() }
     mutating func encode(_ value: Bool) throws { _ = begin(); sink.write(value) }
@@ -271,15 +287,15 @@ struct StreamUnkeyedContainer: UnkeyedEncodingContainer {
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let index = begin()
-        sink.openContainer(level: level, isObject: true)
-        return KeyedEncodingContainer(StreamKeyedContainer<NestedKey>(sink: sink, level: level + 1,
+        let nested = sink.openContainer(level: level, isObject: true)
+        return KeyedEncodingContainer(StreamKeyedContainer<NestedKey>(sink: sink, level: level + 1, id: nested,
                                                                       path: CodingPathNode(IndexKey(intValue: index), parent: path)))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
         let index = begin()
-        sink.openContainer(level: level, isObject: false)
-        return StreamUnkeyedContainer(sink: sink, level: level + 1, path: CodingPathNode(IndexKey(intValue: index), parent: path))
+        let nested = sink.openContainer(level: level, isObject: false)
+        return StreamUnkeyedContainer(sink: sink, level: level + 1, id: nested, path: CodingPathNode(IndexKey(intValue: index), parent: path))
     }
 
     mutating func superEncoder() -> any Encoder {

@@ -97,6 +97,22 @@ import TestSupport
         }
     }
 
+    /// Foundation allows it; a writer that streams cannot go back, and says so instead of writing wrong JSON or crashing.
+    @Test func writingToAContainerAfterItsParentMovedOnIsAnError() {
+        struct Interleaved: Encodable {
+            enum Keys: String, CodingKey { case a, b }
+            func encode(to encoder: any Encoder) throws {
+                var outer = encoder.container(keyedBy: Keys.self)
+                var inner = outer.nestedUnkeyedContainer(forKey: .a)
+                try inner.encode(1)
+                try outer.encode(2, forKey: .b)
+                try inner.encode(3)
+            }
+        }
+        #expect(throws: EncodingError.self) { try StreamingJSONEncoder().encode(Interleaved()) }
+        #expect(throws: EncodingError.self) { try StreamingJSONEncoder().encode([Interleaved()]) }
+    }
+
     @Test func aTopLevelValueThatEncodesNothingIsAnErrorAsInFoundation() {
         #expect(throws: EncodingError.self) { try foundationJSON(Nothing()) }
         #expect(throws: EncodingError.self) { try StreamingJSONEncoder().encode(Nothing()) }
