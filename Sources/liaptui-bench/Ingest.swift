@@ -31,9 +31,8 @@ private func childrenCPUSeconds() -> Double {
     return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
-/// Writes `days` files of minute records, as the game server would.
-func generateYear(in directory: URL, days: Int, instance: String = "bench-1",
-                  start: Date = Date(timeIntervalSince1970: 1_767_225_600)) throws -> Int {
+/// Writes `days` files of minute records from `start` (rounded down to its UTC day), as the game server would.
+func generateYear(in directory: URL, days: Int, instance: String = "bench-1", start: Date) throws -> Int {
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     var lines = 0
     var random = SystemRandomNumberGenerator()
@@ -81,8 +80,18 @@ struct IngestBenchmark: ParsableCommand {
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("liaptui-ingest-\(UUID().uuidString.prefix(8))")
         defer { if data == nil { try? FileManager.default.removeItem(at: directory) } }
         let logs = directory.appendingPathComponent("logs")
-        let existing = (try? FileManager.default.contentsOfDirectory(atPath: logs.path).count) ?? 0
-        let lines = existing == days ? days * 1440 : try generateYear(in: logs, days: days)
+        // The days up to yesterday (UTC): retention is relative to now, so data of fixed dates would be rolled up
+        // and pruned differently as time passes. Kept files are reused only while they are still those days.
+        let start = Date(timeIntervalSince1970: ((Date().timeIntervalSince1970 / 86_400).rounded(.down) - Double(days)) * 86_400)
+        let wanted = Set((0..<days).map { MetricsFiles.fileName(for: start.addingTimeInterval(Double($0 * 86_400))) })
+        let existing = Set((try? FileManager.default.contentsOfDirectory(atPath: logs.path)) ?? [])
+        let lines: Int
+        if existing == wanted {
+            lines = days * 1440
+        } else {
+            for stale in existing { try? FileManager.default.removeItem(at: logs.appendingPathComponent(stale)) }
+            lines = try generateYear(in: logs, days: days, start: start)
+        }
         for stale in ["naive.sqlite"] {
             try? FileManager.default.removeItem(at: directory.appendingPathComponent(stale))
         }
