@@ -54,7 +54,7 @@ final class JSONSink {
         var count = 0
     }
 
-    var bytes: [UInt8] = []
+    private(set) var bytes: [UInt8] = []
     private var open: [Open] = []
     private var nextID = 0
     /// Why the output is not what the value asked for (a container used after it was closed).

@@ -44,9 +44,11 @@ extension JSON {
     /// Escapes per RFC 8259, plus `<`, `>` and `&` so text is safe inside HTML script blocks,
     /// and U+2028/U+2029 so it is safe inside JavaScript.
     public static func writeString(_ s: String, to out: inout [UInt8]) {
+        var s = s
+        s.makeContiguousUTF8()  // a no-op for native strings; a bridged one becomes UTF-8 here, so its bytes are there below
         out.append(UInt8(ascii: "\""))
         // Runs of bytes that need no escape (nearly all of them) are copied at once.
-        let copied: Void? = s.utf8.withContiguousStorageIfAvailable { bytes in
+        _ = s.utf8.withContiguousStorageIfAvailable { bytes in
             var runStart = 0
             var i = 0
             while i < bytes.count {
@@ -61,14 +63,6 @@ extension JSON {
                 runStart = i
             }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]))
-        }
-        if copied == nil {
-            // Not stored as UTF-8 (a bridged string): made so once, then the same way.
-            var native = s
-            native.makeContiguousUTF8()
-            out.removeLast()
-            writeString(native, to: &out)
-            return
         }
         out.append(UInt8(ascii: "\""))
     }

@@ -70,7 +70,7 @@ struct IngestBenchmark: ParsableCommand {
 
     @Option(help: "Days of minute records to generate (365 = 525,600 lines).") var days = 365
     @Option(help: "The naive baseline script.") var baseline = "scripts/bench/naive_ingest.py"
-    @Option(help: "Keep the generated files in this folder (reused when it already holds them).") var data: String?
+    @Option(help: "Keep the generated files in this folder (its logs/ reused while it holds the same days up to yesterday, else generated anew).") var data: String?
     @Option(help: "Runs of each, taken in turn; the figures printed are the medians (a shared machine is noisy).") var runs = 3
     @Option(help: "Another build of metrics-agent (e.g. of an earlier commit) to run with rollups too, in the same rounds.")
     var compareAgent: String?
