@@ -116,10 +116,11 @@ import TestSupport
     @Test func shippedSetupCompressesAndDeletesMetricsFilesOnlyOnceRead() async throws {
         let t = try await Self.install()
         let logs = t.appendingPathComponent("var/logs")
-        // 40 days of files, a line an hour, ending today (UTC).
+        // 40 days of files, a line an hour up to this hour's start, ending today (UTC): today has a file even
+        // in its first hour.
         let today = (Date().timeIntervalSince1970 / 86_400).rounded(.down) * 86_400
         var writer = LineWriter(directory: logs, instance: "game-1", start: Date(timeIntervalSince1970: today - 39 * 86_400))
-        let written = writer.append(39 * 24 + Int((Date().timeIntervalSince1970 - today) / 3600), step: 3600)
+        let written = writer.append(39 * 24 + Int((Date().timeIntervalSince1970 - today) / 3600) + 1, step: 3600)
         // logrotate as installed leaves the metrics files to the agent.
         let rotate = ChildProcess("/usr/sbin/logrotate", ["-f", "-s", t.appendingPathComponent("logrotate.state").path,
                                                           t.appendingPathComponent("logrotate/liaptui").path])
