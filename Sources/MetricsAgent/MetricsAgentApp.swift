@@ -52,7 +52,8 @@ public final class MetricsAgentApp: Sendable {
         }
         stats.update(from: tailer)
         if rollUp {
-            logger.info("days rolled up", metadata: ["from_lines": "\(tailer.lastRollups.fromLines)", "from_database": "\(tailer.lastRollups.fromDatabase)"])
+            logger.info("days rolled up", metadata: ["from_lines": "\(tailer.lastRollups.fromLines)", "from_database": "\(tailer.lastRollups.fromDatabase)",
+                                                     "raw_skipped": "\(tailer.lastRollups.rawSkipped)"])
         }
         return counts
     }

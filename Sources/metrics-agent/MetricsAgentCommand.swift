@@ -216,7 +216,8 @@ extension Run {
 
 struct Ingest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Ingest everything not yet ingested, then exit. Last line: ingested=N quarantined=M files=K")
+        abstract: "Ingest everything not yet ingested, then exit. Last line: ingested=N quarantined=M files=K",
+        discussion: "Every day it touched is rolled up before it exits. A day already past --retention-raw is rolled up from its lines and its raw minutes are not stored (the first prune would delete them); --no-rollups stores every line.")
 
     @OptionGroup var common: CommonOptions
     @Flag(help: "Required: read once and exit (continuous tailing is `run`).") var once = false

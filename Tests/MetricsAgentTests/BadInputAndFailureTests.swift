@@ -58,7 +58,9 @@ import TestSupport
             {"timestamp": "2026-11-26T22:16:00", "cpu_percent": 13.0, "memory_percent": 41.0, "memory_mb": 800.0, "active_rooms": 5, "active_connections": 15, "active_games": 3, "region": "eu", "disk": {"free_gb": 12}}
 
             """, to: path)
-        let (status, _) = try await AgentProcess.ingestOnce(logDirectory: logs, database: dbURL, extra: ["--default-instance", "legacy"])
+        // Lines of a fixed day, kept raw however long ago it is.
+        let (status, _) = try await AgentProcess.ingestOnce(logDirectory: logs, database: dbURL,
+                                                            extra: ["--default-instance", "legacy", "--retention-raw", "3650d"])
         #expect(status == 0)
         #expect(try db.sampleTimestamps(instance: "legacy") == [1_795_731_300_123, 1_795_731_360_000])
         #expect(try db.scalar("SELECT CAST(connections AS INTEGER) FROM samples WHERE ts = 1795731300123") == 14)

@@ -28,12 +28,20 @@ import TestSupport
     static let start: Int64 = 1_795_132_800_000  // 2026-11-20T00:00:00Z
     static let now = Date(timeIntervalSince1970: 1_795_132_800 + 4 * 86_400)
 
-    func makeAgent(_ dir: URL) throws -> (Tailer, RollupEngine, QueryEngine) {
+    func makeAgent(_ dir: URL, retention: Retention = Retention()) throws -> (Tailer, RollupEngine, QueryEngine) {
         let store = try Store(path: dir.appendingPathComponent("m.sqlite").path)
         let logger = Logger(label: "test")
         let tailer = Tailer(store: store, config: TailerConfig(directories: [dir.appendingPathComponent("logs").path], batchLines: 500), logger: logger)
         let fixedNow: @Sendable () -> Date = { RollupTests.now }
-        return (tailer, RollupEngine(store: store, logger: logger, now: fixedNow), QueryEngine(store: store, now: fixedNow))
+        return (tailer, RollupEngine(store: store, retention: retention, logger: logger, now: fixedNow),
+                QueryEngine(store: store, retention: retention, now: fixedNow))
+    }
+
+    /// Raw minutes kept 1.5 days before `now`: the first two days (2026-11-20 and 21) are past raw retention.
+    static var shortRawRetention: Retention {
+        var retention = Retention()
+        retention.raw = 1.5 * 86_400
+        return retention
     }
 
     @Test func rollupsMatchABruteForceRecomputationWithGapsAndLateLines() async throws {
@@ -113,7 +121,8 @@ import TestSupport
     /// computed beside the writes); what it stores must be what the one-transaction-per-day `processDirty` stores,
     /// row for row, annotations included: from one file, and from daily files with late lines, repeated lines
     /// and a day partly stored before.
-    @Test(arguments: [RollupMode.parallel, .streamed, .streamedWithLateLines, .streamedWithLittleMemory])
+    @Test(arguments: [RollupMode.parallel, .streamed, .streamedWithLateLines, .streamedWithLittleMemory, .pastRawRetention,
+                      .pastRawRetentionWithLittleMemory])
     func rollupsInParallelAndFromTheLinesStoreWhatOneThreadStores(mode: RollupMode) async throws {
         let turn = await CPUBoundTurn.take()
         defer { turn.end() }
@@ -137,8 +146,12 @@ import TestSupport
             let dir = TemporaryDirectory.make("rollups-modes")
             let logs = dir.appendingPathComponent("logs")
             try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
-            let (tailer, rollups, _) = try makeAgent(dir)
-            if candidate == .streamedWithLateLines {
+            let skipping = candidate == .pastRawRetention || candidate == .pastRawRetentionWithLittleMemory
+            let (tailer, rollups, _) = try makeAgent(dir, retention: skipping ? Self.shortRawRetention : Retention())
+            if skipping {
+                // Both instances in one file, in time order: one instance's day closes while the other's is open.
+                LineWriter.appendRaw(lines.sorted { $0.ts < $1.ts }.map(\.text).joined(), to: logs.appendingPathComponent("metrics_all.jsonl").path)
+            } else if candidate == .streamedWithLateLines {
                 // "a"'s third day partly stored before; then daily files (both instances in time order), where one
                 // line in 40 comes late: at the end of the next day's file (in the batch that closes its day), the
                 // last day's in a file read last, one of them twice.
@@ -172,6 +185,19 @@ import TestSupport
             case .streamed:
                 try tailer.scanRollingUp(rollups)
                 #expect(tailer.lastRollups.fromLines == 10 && tailer.lastRollups.fromDatabase == 0, "every day from its lines: \(tailer.lastRollups)")
+            case .pastRawRetention:
+                // The first two days of both instances are rolled up from their lines without storing them.
+                try tailer.scanRollingUp(rollups)
+                #expect(tailer.lastRollups == (10, 0, 4), "\(tailer.lastRollups)")
+                let db = AgentDatabase(path: dir.appendingPathComponent("m.sqlite").path)
+                #expect(try db.scalar("SELECT MIN(ts) FROM samples") == Self.start + 2 * Store.day)
+                #expect(try db.scalar("SELECT count(*) FROM raw_skipped_days") == 4)
+                #expect(try db.linesConsumed() == lines.count, "every line counted once")
+            case .pastRawRetentionWithLittleMemory:
+                // Held back past the bound: those days' rows are stored after all and rolled up from the database.
+                try tailer.scanRollingUp(rollups, maxHeldLines: 200)
+                #expect(tailer.lastRollups == (0, 10, 0), "\(tailer.lastRollups)")
+                #expect(try AgentDatabase(path: dir.appendingPathComponent("m.sqlite").path).sampleTimestamps().count == lines.count)
             case .streamedWithLittleMemory:
                 // Fewer lines may be held than a day has: every day is left to the database.
                 try tailer.scanRollingUp(rollups, maxHeldLines: 200)
@@ -218,13 +244,7 @@ import TestSupport
         #expect(try await AgentProcess.ingestOnce(logDirectory: logs, database: reference, extra: ["--no-rollups"]).status == 0)
         let engine = RollupEngine(store: try Store(path: reference.path), logger: Logger(label: "test"))
         #expect(try engine.processDirty() == days)
-        func tables(_ path: URL) throws -> [Row] {
-            try DatabaseQueue(path: path.path).read { db in
-                try Tier.rolled.flatMap { try Row.fetchAll(db, sql: "SELECT * FROM \($0.table) ORDER BY instance_id, bucket") }
-                    + Row.fetchAll(db, sql: "SELECT instance_id, ts, end_ts, kind, text, source FROM annotations ORDER BY instance_id, ts, kind")
-            }
-        }
-        let (a, b) = (try tables(streamed), try tables(reference))
+        let (a, b) = (try AgentDatabase(path: streamed.path).rollupsAndAnnotations(), try AgentDatabase(path: reference.path).rollupsAndAnnotations())
         #expect(a.count > 3 * 288 && a.contains { $0.hasColumn("kind") && $0["kind"] == "restart" }, "\(a.count) rows")
         #expect(a.count == b.count)
         let firstDifference = zip(a, b).enumerated().first { $0.element.0 != $0.element.1 }?.offset
@@ -232,7 +252,7 @@ import TestSupport
     }
 
     enum RollupMode: Sendable {
-        case oneThread, parallel, streamed, streamedWithLateLines, streamedWithLittleMemory
+        case oneThread, parallel, streamed, streamedWithLateLines, streamedWithLittleMemory, pastRawRetention, pastRawRetentionWithLittleMemory
     }
 
     @Test func retentionPrunesEachTierAndQueriesFallBackToCoarserTiers() async throws {

@@ -11,10 +11,17 @@ public struct LineWriter {
     /// Minute of the next line: every line has its own timestamp.
     public private(set) var next: Date
 
-    public init(directory: URL, instance: String = "test", start: Date = Date(timeIntervalSince1970: 1_795_000_000)) {
+    public init(directory: URL, instance: String = "test", start: Date = LineWriter.recentStart) {
         self.directory = directory
         self.instance = instance
         next = start
+    }
+
+    /// 08:26:40 UTC three days ago: within the agent's default raw retention (15 days), so `ingest --once`
+    /// stores these lines raw whenever the tests run (days past it are rolled up without their raw minutes).
+    public static var recentStart: Date {
+        let today = (Date().timeIntervalSince1970 / 86_400).rounded(.down) * 86_400
+        return Date(timeIntervalSince1970: today - 3 * 86_400 + 30_400)
     }
 
     public static func line(instance: String, at date: Date, cpu: Double = 10) -> String {
@@ -79,6 +86,15 @@ public struct AgentDatabase {
     public func quarantine() throws -> [(path: String, offset: Int64, reason: String)] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT path, line_offset, reason FROM quarantine ORDER BY id").map { ($0[0], $0[1], $0[2]) }
+        }
+    }
+
+    /// Every rollup row of every tier and every annotation but its id, in a fixed order: two databases hold the
+    /// same rollups exactly when these are equal.
+    public func rollupsAndAnnotations() throws -> [Row] {
+        try read { db in
+            try ["rollup_5m", "rollup_1h", "rollup_1d"].flatMap { try Row.fetchAll(db, sql: "SELECT * FROM \($0) ORDER BY instance_id, bucket") }
+                + Row.fetchAll(db, sql: "SELECT instance_id, ts, end_ts, kind, text, source FROM annotations ORDER BY instance_id, ts, kind")
         }
     }
 

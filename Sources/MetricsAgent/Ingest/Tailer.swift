@@ -55,17 +55,11 @@ public final class Tailer: @unchecked Sendable {
     public let store: Store
     public let config: TailerConfig
     let logger: Logger
-    /// Called inside each ingest transaction with what it stored: the days to roll up, the
-    /// instance list and the replication log change with the rows.
-    var onCommit: (Database, CommittedBatch) throws -> Void = { db, batch in
-        try RollupEngine.markDirty(batch.rows, origin: nil, in: db)
-        try ReplicationLog.record(batch, in: db)
-    }
-
     /// Set by `ingest --once`: days rolled up from the lines as they are parsed, written with the commits.
     var streamingRollups: StreamingRollups?
-    /// The days the last `scanRollingUp` rolled up from the lines and from the database.
-    var lastRollups = (fromLines: 0, fromDatabase: 0)
+    /// The days the last `scanRollingUp` rolled up from the lines and from the database, and those of the
+    /// first whose raw rows it left out (past raw retention).
+    var lastRollups = (fromLines: 0, fromDatabase: 0, rawSkipped: 0)
 
     private var seen: [FileKey: (size: Int64, mtimeNS: Int64)] = [:]
     /// Files whose retention waits for ingestion, already logged once.
@@ -130,6 +124,7 @@ public final class Tailer: @unchecked Sendable {
                     seen[file.key] = (file.size, file.mtimeNS)
                 }
             }
+            if let streaming = streamingRollups { try submit(streaming.finishPass(), to: pipeline) }
             let unreadable = counts.unreadable
             counts = try pipeline.finish()
             counts.unreadable = unreadable
@@ -150,8 +145,9 @@ public final class Tailer: @unchecked Sendable {
         if file.compressed, try alreadyComplete(file) { return }
         let source: ByteSource = file.compressed ? try GzipFile(path: file.path) : try PlainFile(path: file.path)
         guard let fingerprint = try fingerprint(of: source) else { return }
-        // A batch of this same stream may be committing (this file is a copy of the last one): read the
-        // offset after it. This thread is the only one submitting, so nothing can start between check and read.
+        // A batch of this same stream may be held back or committing (this file is a copy of the last one): read
+        // the offset after it. This thread is the only one submitting, so nothing can start between check and read.
+        if streamingRollups?.isHoldingBack(fingerprint) == true { try submit(streamingRollups!.letHeldBackGo(), to: pipeline) }
         if pipeline.isBusy(with: fingerprint) { try pipeline.drain() }
         let found = try store.pool.read { db in try StreamRecord.find(fingerprint: fingerprint, in: db) }
         if let stream = found, source.size <= stream.offset {
@@ -163,15 +159,13 @@ public final class Tailer: @unchecked Sendable {
         var offset = found?.offset ?? 0
         var batch = Batch()
         var batchStart = offset
-        /// Hands the batch to the commit thread (one in flight) and goes on parsing.
+        /// Hands the batch to the commit thread (its lines of a day whose raw rows are left out held back until
+        /// the day is written) and goes on parsing.
         func flush(through end: Int64) throws {
-            let rows = batch, from = batchStart, length = source.size
+            let pending = PendingBatch(batch: batch, stream: stream, from: batchStart, to: end, file: file, contentLength: source.size)
             batch = Batch()
             batchStart = end
-            let closedDays = try streamingRollups?.observe(rows.rows) ?? []
-            try pipeline.submit(stream: stream) { [self] in
-                try commit(rows, stream: stream, from: from, to: end, file: file, contentLength: length, closedDays: closedDays)
-            }
+            try submit(streamingRollups != nil ? streamingRollups!.park(pending) : CommitGroup(batches: [pending], closedDays: []), to: pipeline)
         }
         while offset < source.size {
             let n = try source.read(at: offset, count: Tailer.chunkSize, into: &buffer)
@@ -197,6 +191,11 @@ public final class Tailer: @unchecked Sendable {
             if batch.count >= config.batchLines { try flush(through: offset) }
         }
         if offset > batchStart { try flush(through: offset) }
+    }
+
+    private func submit(_ group: CommitGroup?, to pipeline: CommitPipeline) throws {
+        guard let group else { return }
+        try pipeline.submit(streams: group.batches.map(\.stream)) { [self] in try commit(group) }
     }
 
     /// The first line (up to 4 KiB) of the source, or nil while it has no complete first line.
@@ -243,73 +242,92 @@ public final class Tailer: @unchecked Sendable {
                              file.mtimeNS, file.compressed, file.compressed ? contentLength : nil])
     }
 
-    /// Stores the batch and moves the stream's offset from `from` to `to`, in one transaction.
-    private func commit(_ batch: Batch, stream: StreamHandle, from expected: Int64, to newOffset: Int64, file: LogFile,
-                        contentLength: Int64, closedDays: [PendingDay]) throws -> IngestCounts {
-        var counts = IngestCounts()
+    /// Stores the group's batches and moves each stream's offset over them, with the days that closed in them,
+    /// in one transaction.
+    private func commit(_ group: CommitGroup) throws -> IngestCounts {
         let now = Date()
-        let rows = batch.rows
-        let quarantined = batch.quarantined
+        var counts = IngestCounts()
         try store.pool.write { db in
-            let streamID = try stream.id ?? StreamRecord.findOrCreate(fingerprint: stream.fingerprint, path: file.path, in: db).id
-            stream.id = streamID
-            // Rows go in groups of `rowsPerInsert` per statement; duplicates are the rows a statement did not insert.
-            let group = try db.cachedStatement(sql: Self.insertSQL(rows: Self.rowsPerInsert)).sqliteStatement
-            let single = try db.cachedStatement(sql: Self.insertSQL(rows: 1)).sqliteStatement
-            // Bound in place until the commit ends (the statements are stepped before then).
-            let instances = PinnedStrings(), versions = PinnedStrings()
-            var start = 0
-            while start < rows.count {
-                let count = rows.count - start >= Self.rowsPerInsert ? Self.rowsPerInsert : 1
-                let statement = count == 1 ? single : group
-                var index: Int32 = 1
-                for row in rows[start..<(start + count)] {
-                    Self.bind(row, streamID: streamID, to: statement, from: &index, instances: instances, versions: versions)
-                }
-                let result = sqlite3_step(statement)
-                sqlite3_reset(statement)
-                guard result == SQLITE_DONE else {
-                    throw DatabaseError(resultCode: ResultCode(rawValue: result), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
-                }
-                let inserted = Int(sqlite3_changes(db.sqliteConnection))
-                counts.ingested += inserted
-                counts.duplicates += count - inserted
-                start += count
-            }
-            // Rollups recompute whole buckets from the raw rows, so a duplicate among these changes nothing.
-            var stored = StoredSpans()
-            for row in rows { stored.add(instance: row.instanceID, at: row.line.timestampMS) }
-            for q in quarantined {
-                if try Self.recordQuarantine(streamID: streamID, path: file.path, offset: q.offset, length: q.length, problem: q.problem,
-                                             detail: q.problem.description, excerpt: q.excerpt, now: Int64(now.timeIntervalSince1970 * 1000), in: db) {
-                    counts.quarantined += 1
-                }
-            }
-            // The offset moves only from where this agent read it: a second writer would make this fail, not duplicate.
-            try db.execute(sql: """
-                UPDATE streams SET committed_offset = ?, last_path = ?, lines = lines + ?, last_ingest_ms = ?
-                WHERE id = ? AND committed_offset = ?
-                """, arguments: [newOffset, file.path, rows.count + quarantined.count, Int64(now.timeIntervalSince1970 * 1000),
-                                 streamID, expected])
-            guard db.changesCount == 1 else { throw IngestConflict() }
-            try Self.observe(file, stream: StreamRecord(id: streamID, offset: newOffset), contentLength: contentLength, in: db)
-            try onCommit(db, CommittedBatch(streamID: streamID, fromOffset: expected, toOffset: newOffset, rows: stored))
-            if !closedDays.isEmpty { try streamingRollups?.write(closedDays, in: db) }
+            for batch in group.batches { counts += try store(batch, now: now, in: db) }
+            if !group.closedDays.isEmpty { try streamingRollups?.write(group.closedDays, in: db) }
         }
-        counts.bytes = newOffset - expected
-        for q in quarantined {
-            logger.warning("quarantined a metrics line", metadata: [
-                "path": "\(file.path)", "offset": "\(q.offset)", "reason": "\(q.problem.reason)", "detail": "\(q.problem)",
-            ])
+        for batch in group.batches {
+            for q in batch.batch.quarantined {
+                logger.warning("quarantined a metrics line", metadata: [
+                    "path": "\(batch.file.path)", "offset": "\(q.offset)", "reason": "\(q.problem.reason)", "detail": "\(q.problem)",
+                ])
+            }
         }
         if counts.duplicates > 0 {
-            logger.info("skipped lines already stored", metadata: ["path": "\(file.path)", "lines": "\(counts.duplicates)"])
+            let paths = Set(group.batches.map(\.file.path)).sorted().joined(separator: ",")
+            logger.info("skipped lines already stored", metadata: ["path": "\(paths)", "lines": "\(counts.duplicates)"])
         }
-        let newest = rows.map(\.line.timestampMS).max()
+        let newest = group.batches.flatMap { $0.batch.rows.map(\.line.timestampMS) }.max()
         progressLock.withLock {
             if let newest { newestTimestampMS = max(newestTimestampMS ?? newest, newest) }
             if counts.ingested > 0 { lastIngestAt = now }
         }
+        return counts
+    }
+
+    /// Stores one batch's rows (but those left out) and quarantined lines and moves its stream's offset from
+    /// `from` to `to`; inside the group's transaction.
+    private func store(_ pending: PendingBatch, now: Date, in db: Database) throws -> IngestCounts {
+        var counts = IngestCounts()
+        let (stream, file, expected, newOffset) = (pending.stream, pending.file, pending.from, pending.to)
+        let rows = pending.skipped.isEmpty ? pending.batch.rows : zip(pending.batch.rows, pending.skipped).filter { !$0.1 }.map(\.0)
+        let quarantined = pending.batch.quarantined
+        let streamID = try stream.id ?? StreamRecord.findOrCreate(fingerprint: stream.fingerprint, path: file.path, in: db).id
+        stream.id = streamID
+        // Rows go in groups of `rowsPerInsert` per statement; duplicates are the rows a statement did not insert.
+        let group = try db.cachedStatement(sql: Self.insertSQL(rows: Self.rowsPerInsert)).sqliteStatement
+        let single = try db.cachedStatement(sql: Self.insertSQL(rows: 1)).sqliteStatement
+        // Bound in place until the commit ends (the statements are stepped before then).
+        let instances = PinnedStrings(), versions = PinnedStrings()
+        var start = 0
+        while start < rows.count {
+            let count = rows.count - start >= Self.rowsPerInsert ? Self.rowsPerInsert : 1
+            let statement = count == 1 ? single : group
+            var index: Int32 = 1
+            for row in rows[start..<(start + count)] {
+                Self.bind(row, streamID: streamID, to: statement, from: &index, instances: instances, versions: versions)
+            }
+            let result = sqlite3_step(statement)
+            sqlite3_reset(statement)
+            guard result == SQLITE_DONE else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: result), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+            }
+            let inserted = Int(sqlite3_changes(db.sqliteConnection))
+            counts.ingested += inserted
+            counts.duplicates += count - inserted
+            start += count
+        }
+        // Rows left out were ingested too: their days are rolled up in this transaction.
+        counts.ingested += pending.batch.rows.count - rows.count
+        // Rollups recompute whole buckets from the raw rows, so a duplicate among these changes nothing.
+        var stored = StoredSpans(), all = StoredSpans()
+        for row in rows { stored.add(instance: row.instanceID, at: row.line.timestampMS) }
+        if rows.count < pending.batch.rows.count {
+            for row in pending.batch.rows { all.add(instance: row.instanceID, at: row.line.timestampMS) }
+        }
+        for q in quarantined {
+            if try Self.recordQuarantine(streamID: streamID, path: file.path, offset: q.offset, length: q.length, problem: q.problem,
+                                         detail: q.problem.description, excerpt: q.excerpt, now: Int64(now.timeIntervalSince1970 * 1000), in: db) {
+                counts.quarantined += 1
+            }
+        }
+        // The offset moves only from where this agent read it: a second writer would make this fail, not duplicate.
+        try db.execute(sql: """
+            UPDATE streams SET committed_offset = ?, last_path = ?, lines = lines + ?, last_ingest_ms = ?
+            WHERE id = ? AND committed_offset = ?
+            """, arguments: [newOffset, file.path, pending.batch.rows.count + quarantined.count, Int64(now.timeIntervalSince1970 * 1000),
+                             streamID, expected])
+        guard db.changesCount == 1 else { throw IngestConflict() }
+        try Self.observe(file, stream: StreamRecord(id: streamID, offset: newOffset), contentLength: pending.contentLength, in: db)
+        // The days to roll up and the instance list change with every row; peers replicate the rows stored.
+        try RollupEngine.markDirty(rows.count < pending.batch.rows.count ? all : stored, origin: nil, in: db)
+        try ReplicationLog.record(CommittedBatch(streamID: streamID, fromOffset: expected, toOffset: newOffset, rows: stored), in: db)
+        counts.bytes = newOffset - expected
         return counts
     }
 
@@ -521,7 +539,7 @@ final class CommitPipeline: @unchecked Sendable {
     private var failure: Error?
     private var counts = IngestCounts()
     /// The streams of the batches in flight, oldest first.
-    private var pending: [StreamHandle] = []
+    private var pending: [[StreamHandle]] = []
     private let progress: ((IngestCounts) -> Void)?
     /// Work the submitting thread does while it waits for a free slot (true: it did some, look again).
     private let help: (() -> Bool)?
@@ -535,9 +553,11 @@ final class CommitPipeline: @unchecked Sendable {
     var committed: IngestCounts { lock.withLock { counts } }
 
     /// True while a batch of the stream with this fingerprint is being committed.
-    func isBusy(with fingerprint: [UInt8]) -> Bool { lock.withLock { pending.contains { $0.fingerprint == fingerprint } } }
+    func isBusy(with fingerprint: [UInt8]) -> Bool {
+        lock.withLock { pending.contains { $0.contains { $0.fingerprint == fingerprint } } }
+    }
 
-    func submit(stream: StreamHandle, _ work: @escaping @Sendable () throws -> IngestCounts) throws {
+    func submit(streams: [StreamHandle], _ work: @escaping @Sendable () throws -> IngestCounts) throws {
         while slot.wait(timeout: .now()) == .timedOut {
             if help?() != true {
                 slot.wait()
@@ -548,7 +568,7 @@ final class CommitPipeline: @unchecked Sendable {
             slot.signal()
             throw failure
         }
-        lock.withLock { pending.append(stream) }
+        lock.withLock { pending.append(streams) }
         queue.async { [self] in
             do {
                 let done = try work()

@@ -238,8 +238,12 @@ public struct QueryEngine: Sendable {
         return try store.pool.read { db in
             let placeholders = Array(repeating: "?", count: instances.count).joined(separator: ",")
             // The raw minutes are whole from where prune last cut (nothing cut yet: all of them).
+            // Days rolled up without their raw minutes (ingest --once past raw retention) are not whole either.
             let prunedBefore = try String.fetchOne(db, sql: "SELECT value FROM agent_state WHERE key = 'raw_pruned_before'").flatMap { Int64($0) }
-            guard from >= (prunedBefore ?? Int64.min) else { return nil }
+            // (A database of an older agent opened read-only has no such table.)
+            let skippedUntil = try db.tableExists("raw_skipped_days")
+                ? Int64.fetchOne(db, sql: "SELECT MAX(day) + 86400000 FROM raw_skipped_days") : nil
+            guard from >= max(prunedBefore ?? Int64.min, skippedUntil ?? Int64.min) else { return nil }
             let combine = metric.fleet == .sum ? "SUM" : metric.fleet == .avg ? "AVG" : "MAX"
             return try Row.fetchOne(db, sql: """
                 SELECT (ts / 60000) * 60000 AS minute, \(combine)(\(metric.name)) AS v FROM samples

@@ -101,6 +101,19 @@ extension Store {
             try rollUpAgainEveryStoredDay(in: db)
         })]
     }
+
+    static var rawSkipMigrations: [(String, @Sendable (Database) throws -> Void)] {
+        [("v9: days rolled up from their lines without storing their raw minutes", { db in
+            // With the day's last sample: the sample before the next day, for its gaps and restarts at midnight.
+            try db.execute(sql: """
+                CREATE TABLE raw_skipped_days (
+                    instance_id TEXT NOT NULL, day INTEGER NOT NULL,
+                    last_ts INTEGER, last_uptime_s REAL, last_version TEXT, last_interval_s REAL,
+                    PRIMARY KEY (instance_id, day)
+                ) WITHOUT ROWID
+                """)
+        })]
+    }
 }
 
 extension Store {
@@ -206,9 +219,16 @@ public final class RollupEngine: Sendable {
         // Whether the day's raw minutes are all still stored decides, not its age: an agent that was down
         // for weeks rolls up every day it has not pruned. A day that prune has cut into cannot be recomputed
         // exactly: its rollups stay, and the late lines are stored raw (until the next prune) and reported.
+        // A day rolled up from its lines without storing them (past raw retention) is final in the same way.
         let prunedBefore = try String.fetchOne(db, sql: "SELECT value FROM agent_state WHERE key = 'raw_pruned_before'").flatMap { Int64($0) }
         if let prunedBefore, key.day < prunedBefore { return DayRollup(key: key, late: true, day: nil, tiers: []) }
+        if try Self.rawSkipped(key, in: db) { return DayRollup(key: key, late: true, day: nil, tiers: []) }
         return rollUp(try DaySamples.load(instance: key.instance, day: key.day, in: db), key: key)
+    }
+
+    /// True when `ingest --once` rolled the day up from its lines and left its raw minutes out (past raw retention).
+    static func rawSkipped(_ key: DayKey, in db: Database) throws -> Bool {
+        try Int.fetchOne(db, sql: "SELECT 1 FROM raw_skipped_days WHERE instance_id = ? AND day = ?", arguments: [key.instance, key.day]) != nil
     }
 
     /// The buckets of one day's minutes in every tier still kept (no database access).
@@ -360,6 +380,11 @@ public final class RollupEngine: Sendable {
             }
         }
         deleted += try store.pool.write { try ReplicationLog.prune(before: nowMS - Int64(retention.raw * 1000), in: $0) }
+        // Days rolled up without their raw minutes are kept as long as their daily rollups (a row each).
+        deleted += try store.pool.write { db -> Int in
+            try db.execute(sql: "DELETE FROM raw_skipped_days WHERE day < ?", arguments: [nowMS - Int64(retention.day * 1000)])
+            return db.changesCount
+        }
         // Small tables with their own row ids.
         for (table, column, keep) in [("quarantine", "quarantined_ms", retention.raw), ("annotations", "ts", retention.day)] {
             let cutoff = nowMS - Int64(keep * 1000)
@@ -513,10 +538,16 @@ struct DaySamples: Sendable {
         return samples
     }
 
-    /// Reads the last sample stored before the day.
+    /// Reads the last sample before the day: stored, or the last of a day rolled up without its raw minutes.
     mutating func loadPrevious(instance: String, in db: Database) throws {
         if let row = try Row.fetchOne(db, sql: "SELECT ts, uptime_s, version, interval_s FROM samples WHERE instance_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
                                       arguments: [instance, start]) {
+            previous = (row[0], row[1], row[2], row[3])
+        }
+        if let row = try Row.fetchOne(db, sql: """
+            SELECT last_ts, last_uptime_s, last_version, last_interval_s FROM raw_skipped_days
+            WHERE instance_id = ? AND day < ? AND last_ts IS NOT NULL ORDER BY day DESC LIMIT 1
+            """, arguments: [instance, start]), (row[0] as Int64) > previous?.ts ?? Int64.min {
             previous = (row[0], row[1], row[2], row[3])
         }
     }

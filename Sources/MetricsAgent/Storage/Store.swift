@@ -117,7 +117,7 @@ public final class Store: Sendable {
                 CREATE TABLE agent_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
                 """)
         }
-        for (name, migration) in rollupMigrations + AlertSchema.migrations + ReplicationLog.migrations + sketchMigrations + AlertSchema.laterMigrations + v7Migrations + peakMigrations { migrator.registerMigration(name, migrate: migration) }
+        for (name, migration) in rollupMigrations + AlertSchema.migrations + ReplicationLog.migrations + sketchMigrations + AlertSchema.laterMigrations + v7Migrations + peakMigrations + rawSkipMigrations { migrator.registerMigration(name, migrate: migration) }
         return migrator
     }
 
