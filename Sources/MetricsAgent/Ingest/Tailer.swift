@@ -195,7 +195,11 @@ public final class Tailer: @unchecked Sendable {
 
     private func submit(_ group: CommitGroup?, to pipeline: CommitPipeline) throws {
         guard let group else { return }
-        try pipeline.submit(streams: group.batches.map(\.stream)) { [self] in try commit(group) }
+        try pipeline.submit(streams: group.batches.map(\.stream)) { [self] in
+            let counts = try commit(group)
+            pipeline.retire(group)
+            return counts
+        }
     }
 
     /// The first line (up to 4 KiB) of the source, or nil while it has no complete first line.
@@ -540,6 +544,7 @@ final class CommitPipeline: @unchecked Sendable {
     private var counts = IngestCounts()
     /// The streams of the batches in flight, oldest first.
     private var pending: [[StreamHandle]] = []
+    private var retired: [Any] = []
     private let progress: ((IngestCounts) -> Void)?
     /// Work the submitting thread does while it waits for a free slot (true: it did some, look again).
     private let help: (() -> Bool)?
@@ -557,7 +562,17 @@ final class CommitPipeline: @unchecked Sendable {
         lock.withLock { pending.contains { $0.contains { $0.fingerprint == fingerprint } } }
     }
 
+    /// Keeps what a commit is done with until the submitting thread lets it go: the lines were allocated there,
+    /// and freeing them on the commit thread made the two threads contend for the allocator's lock (a profile:
+    /// futex calls from malloc and free on both threads).
+    func retire(_ done: Any) { lock.withLock { retired.append(done) } }
+
     func submit(streams: [StreamHandle], _ work: @escaping @Sendable () throws -> IngestCounts) throws {
+        let done = lock.withLock {
+            defer { retired = [] }
+            return retired
+        }
+        _ = done.count  // let go here, on this thread
         while slot.wait(timeout: .now()) == .timedOut {
             if help?() != true {
                 slot.wait()
