@@ -225,13 +225,16 @@ final class StreamingRollups: @unchecked Sendable {
         guard !batch.candidates.isEmpty, !skipped.isEmpty else { return [] }
         // Rows come day after day: the last day's answer holds for the next row of the same day.
         var last: (instance: String, day: Int64, skipped: Bool)?
-        return zip(batch.batch.rows, batch.candidates).map { row, candidate in
-            guard candidate else { return false }
-            let day = floorDiv(row.line.timestampMS, Store.day) * Store.day
-            if let last, last.day == day && last.instance == row.instanceID { return last.skipped }
-            let answer = skipped.contains(RollupEngine.DayKey(instance: row.instanceID, day: day))
-            last = (row.instanceID, day, answer)
-            return answer
+        // By index, in place: a copy of each row (its values retained and released) showed in profiles.
+        return batch.batch.rows.withUnsafeBufferPointer { rows in
+            batch.candidates.indices.map { i in
+                guard batch.candidates[i] else { return false }
+                let day = floorDiv(rows[i].line.timestampMS, Store.day) * Store.day
+                if let last, last.day == day && last.instance == rows[i].instanceID { return last.skipped }
+                let answer = skipped.contains(RollupEngine.DayKey(instance: rows[i].instanceID, day: day))
+                last = (rows[i].instanceID, day, answer)
+                return answer
+            }
         }
     }
 
@@ -239,34 +242,37 @@ final class StreamingRollups: @unchecked Sendable {
     /// (empty: none).
     private func observe(_ rows: [Batch.Row], stream: StreamHandle) throws -> [Bool] {
         var candidates: [Bool] = []
-        for (index, row) in rows.enumerated() {
-            let ts = row.line.timestampMS
-            let day = floorDiv(ts, Store.day) * Store.day
-            var i: Dictionary<String, OpenDay>.Index
-            // Most lines join their instance's open day: one look-up, the day changed in place.
-            if let found = open.index(forKey: row.instanceID), open.values[found].start == day {
-                i = found
-                held += open.values[i].append(row.line, stream: stream, offset: row.offset)
-                if held > maxHeldLines { held += open.values[i].abandon() }
-            } else {
-                if let current = open[row.instanceID], day < current.start {
-                    markLate(instance: row.instanceID, from: day)
-                    continue
+        // By index, in place: a copy of each row (its values retained and released) showed in profiles.
+        try rows.withUnsafeBufferPointer { rows in
+            for index in rows.indices {
+                let instance = rows[index].instanceID
+                let day = floorDiv(rows[index].line.timestampMS, Store.day) * Store.day
+                var i: Dictionary<String, OpenDay>.Index
+                // Most lines join their instance's open day: one look-up, the day changed in place.
+                if let found = open.index(forKey: instance), open.values[found].start == day {
+                    i = found
+                    held += open.values[i].append(rows[index].line, stream: stream, offset: rows[index].offset)
+                    if held > maxHeldLines { held += open.values[i].abandon() }
+                } else {
+                    if let current = open[instance], day < current.start {
+                        markLate(instance: instance, from: day)
+                        continue
+                    }
+                    if let last = lastClosed[instance], day <= last {
+                        markLate(instance: instance, from: day)
+                        continue
+                    }
+                    close(instance)
+                    let usable = try held < maxHeldLines && isNew(instance: instance, day: day)
+                    var next = OpenDay(start: day, usable: usable, pastRawRetention: day + Store.day <= skipRawBefore)
+                    held += next.append(rows[index].line, stream: stream, offset: rows[index].offset)
+                    open[instance] = next
+                    i = open.index(forKey: instance)!
                 }
-                if let last = lastClosed[row.instanceID], day <= last {
-                    markLate(instance: row.instanceID, from: day)
-                    continue
+                if open.values[i].skipsRaw {
+                    if candidates.isEmpty { candidates = Array(repeating: false, count: rows.count) }
+                    candidates[index] = true
                 }
-                close(row.instanceID)
-                let usable = try held < maxHeldLines && isNew(instance: row.instanceID, day: day)
-                var next = OpenDay(start: day, usable: usable, pastRawRetention: day + Store.day <= skipRawBefore)
-                held += next.append(row.line, stream: stream, offset: row.offset)
-                open[row.instanceID] = next
-                i = open.index(forKey: row.instanceID)!
-            }
-            if open.values[i].skipsRaw {
-                if candidates.isEmpty { candidates = Array(repeating: false, count: rows.count) }
-                candidates[index] = true
             }
         }
         return candidates
