@@ -17,7 +17,8 @@ import TestSupport
         let store = try Store(path: dir.appendingPathComponent("m.sqlite").path)
         let start: Int64 = 1_700_006_400_000  // a midnight (UTC)
         let engine = RollupEngine(store: store, logger: Logger(label: "test"), now: { Date(timeIntervalSince1970: 1_700_006_400 + 30 * 86_400) })
-        let streaming = try StreamingRollups(engine: engine)
+        // Whatever may commit is let go at once, so that every step is checked.
+        let streaming = try StreamingRollups(engine: engine, groupLines: 1)
         var random = SeededGenerator(seed: seed)
         var texts: [String] = []
         var pendingB: String?

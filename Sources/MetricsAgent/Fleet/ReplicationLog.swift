@@ -48,9 +48,9 @@ enum ReplicationLog {
     /// Appends the entries of one ingest commit (called inside its transaction).
     static func record(_ batch: CommittedBatch, in db: Database) throws {
         for span in batch.rows.instances.sorted(by: { $0.id < $1.id }) {
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO replication_log (instance_id, stream_id, offset_from, offset_to, ts_min, ts_max) VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [span.id, batch.streamID, batch.fromOffset, batch.toOffset, span.first, span.last])
+                """).execute(arguments: [span.id, batch.streamID, batch.fromOffset, batch.toOffset, span.first, span.last])
         }
     }
 

@@ -237,12 +237,12 @@ public final class Tailer: @unchecked Sendable {
     }
 
     static func observe(_ file: LogFile, stream: StreamRecord, contentLength: Int64, in db: Database) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO file_observations (device, inode, stream_id, path, size, mtime_ns, compressed, content_length)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(device, inode) DO UPDATE SET stream_id = excluded.stream_id, path = excluded.path, size = excluded.size,
                 mtime_ns = excluded.mtime_ns, compressed = excluded.compressed, content_length = excluded.content_length
-            """, arguments: [Int64(bitPattern: file.device), Int64(bitPattern: file.inode), stream.id, file.path, file.size,
+            """).execute(arguments: [Int64(bitPattern: file.device), Int64(bitPattern: file.inode), stream.id, file.path, file.size,
                              file.mtimeNS, file.compressed, file.compressed ? contentLength : nil])
     }
 
@@ -321,10 +321,10 @@ public final class Tailer: @unchecked Sendable {
             }
         }
         // The offset moves only from where this agent read it: a second writer would make this fail, not duplicate.
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             UPDATE streams SET committed_offset = ?, last_path = ?, lines = lines + ?, last_ingest_ms = ?
             WHERE id = ? AND committed_offset = ?
-            """, arguments: [newOffset, file.path, pending.batch.rows.count + quarantined.count, Int64(now.timeIntervalSince1970 * 1000),
+            """).execute(arguments: [newOffset, file.path, pending.batch.rows.count + quarantined.count, Int64(now.timeIntervalSince1970 * 1000),
                              streamID, expected])
         guard db.changesCount == 1 else { throw IngestConflict() }
         try Self.observe(file, stream: StreamRecord(id: streamID, offset: newOffset), contentLength: pending.contentLength, in: db)
@@ -455,15 +455,15 @@ struct StreamRecord {
     var offset: Int64
 
     static func find(fingerprint: [UInt8], in db: Database) throws -> StreamRecord? {
-        try Row.fetchOne(db, sql: "SELECT id, committed_offset FROM streams WHERE fingerprint = ?", arguments: [Data(fingerprint)])
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT id, committed_offset FROM streams WHERE fingerprint = ?"), arguments: [Data(fingerprint)])
             .map { StreamRecord(id: $0[0], offset: $0[1]) }
     }
 
     static func findOrCreate(fingerprint: [UInt8], path: String, in db: Database) throws -> StreamRecord {
         let data = Data(fingerprint)
         if let found = try find(fingerprint: fingerprint, in: db) { return found }
-        try db.execute(sql: "INSERT INTO streams (fingerprint, last_path, first_seen_ms) VALUES (?, ?, ?)",
-                       arguments: [data, path, Int64(Date().timeIntervalSince1970 * 1000)])
+        try db.cachedStatement(sql: "INSERT INTO streams (fingerprint, last_path, first_seen_ms) VALUES (?, ?, ?)")
+            .execute(arguments: [data, path, Int64(Date().timeIntervalSince1970 * 1000)])
         return StreamRecord(id: db.lastInsertedRowID, offset: 0)
     }
 }

@@ -160,13 +160,13 @@ public final class RollupEngine: Sendable {
     static func markDirty(_ stored: StoredSpans, origin: String?, in db: Database) throws {
         for span in stored.instances {
             for day in span.days {
-                try db.execute(sql: "INSERT OR IGNORE INTO rollup_dirty (instance_id, day) VALUES (?, ?)", arguments: [span.id, day])
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO rollup_dirty (instance_id, day) VALUES (?, ?)").execute(arguments: [span.id, day])
             }
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO instances (instance_id, first_ts, last_ts, origin) VALUES (?, ?, ?, ?)
                 ON CONFLICT(instance_id) DO UPDATE SET first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts),
                     origin = excluded.origin
-                """, arguments: [span.id, span.first, span.last, origin])
+                """).execute(arguments: [span.id, span.first, span.last, origin])
         }
     }
 
@@ -228,7 +228,7 @@ public final class RollupEngine: Sendable {
 
     /// True when `ingest --once` rolled the day up from its lines and left its raw minutes out (past raw retention).
     static func rawSkipped(_ key: DayKey, in db: Database) throws -> Bool {
-        try Int.fetchOne(db, sql: "SELECT 1 FROM raw_skipped_days WHERE instance_id = ? AND day = ?", arguments: [key.instance, key.day]) != nil
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM raw_skipped_days WHERE instance_id = ? AND day = ?"), arguments: [key.instance, key.day]) != nil
     }
 
     /// The buckets of one day's minutes in every tier still kept (no database access).
@@ -265,8 +265,8 @@ public final class RollupEngine: Sendable {
     })
 
     private func write(tier: Tier, instance: String, day: Int64, buckets: [Bucket], in db: Database) throws {
-        try db.execute(sql: "DELETE FROM \(tier.table) WHERE instance_id = ? AND bucket >= ? AND bucket < ?",
-                       arguments: [instance, day, day + Store.day])
+        try db.cachedStatement(sql: "DELETE FROM \(tier.table) WHERE instance_id = ? AND bucket >= ? AND bucket < ?")
+            .execute(arguments: [instance, day, day + Store.day])
         let statement = try db.cachedStatement(sql: Self.insertSQL[tier]!).sqliteStatement
         let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
         // Bindings outlive sqlite3_reset: the instance is bound once.
@@ -307,8 +307,8 @@ public final class RollupEngine: Sendable {
 
     /// Restarts (uptime going back), gaps (a missing minute or more) and deploys (version changes) of one day.
     private func writeAnnotations(for day: DaySamples, instance: String, in db: Database) throws {
-        try db.execute(sql: "DELETE FROM annotations WHERE source = 'derived' AND instance_id = ? AND ts >= ? AND ts < ?",
-                       arguments: [instance, day.start, day.start + Store.day])
+        try db.cachedStatement(sql: "DELETE FROM annotations WHERE source = 'derived' AND instance_id = ? AND ts >= ? AND ts < ?")
+            .execute(arguments: [instance, day.start, day.start + Store.day])
         guard !day.timestamps.isEmpty else { return }
         let uptime = MetricCatalog.index(of: "uptime_s")!, interval = MetricCatalog.index(of: "interval_s")!
         var previous = day.previous
@@ -540,14 +540,14 @@ struct DaySamples: Sendable {
 
     /// Reads the last sample before the day: stored, or the last of a day rolled up without its raw minutes.
     mutating func loadPrevious(instance: String, in db: Database) throws {
-        if let row = try Row.fetchOne(db, sql: "SELECT ts, uptime_s, version, interval_s FROM samples WHERE instance_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
+        if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT ts, uptime_s, version, interval_s FROM samples WHERE instance_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1"),
                                       arguments: [instance, start]) {
             previous = (row[0], row[1], row[2], row[3])
         }
-        if let row = try Row.fetchOne(db, sql: """
+        if let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT last_ts, last_uptime_s, last_version, last_interval_s FROM raw_skipped_days
             WHERE instance_id = ? AND day < ? AND last_ts IS NOT NULL ORDER BY day DESC LIMIT 1
-            """, arguments: [instance, start]), (row[0] as Int64) > previous?.ts ?? Int64.min {
+            """), arguments: [instance, start]), (row[0] as Int64) > previous?.ts ?? Int64.min {
             previous = (row[0], row[1], row[2], row[3])
         }
     }
