@@ -141,35 +141,50 @@ struct SketchEncoder {
         return isNegative ? clamped + negativeOffset : clamped
     }
 
-    private var counts = [Int32](repeating: 0, count: Int(2 * limit + 1))
+    /// The counts per slot and the slots in use, in memory of its own, allocated once per encoder: a sketch is
+    /// encoded per metric and bucket, hundreds of thousands a year, and the arrays' uniqueness checks and the
+    /// swaps that avoided them showed in profiles. An encoder is not to be copied (copies would share it).
+    private final class Storage {
+        static let slots = Int(2 * SketchEncoder.limit + 1)
+        let counts = UnsafeMutablePointer<Int32>.allocate(capacity: slots)
+        /// Slots of `counts` in use, in the order first used.
+        let used = UnsafeMutablePointer<Int>.allocate(capacity: slots)
+
+        init() { counts.initialize(repeating: 0, count: Self.slots) }
+
+        deinit {
+            counts.deallocate()
+            used.deallocate()
+        }
+    }
+
+    private let storage = Storage()
+    private var usedCount = 0
     private var low = Int.max, high = Int.min
     private var zero = 0
-    /// Slots of `counts` in use, in the order first used.
-    private var used: [Int] = []
     private var negatives: [Int32: Int] = [:]
 
-    /// The codes of a bucket's values, leaving out `skip` (no value): `counts` is checked to be this encoder's
-    /// own once, not once per value (the check per value showed in profiles of `ingest --once`).
+    /// The codes of a bucket's values, leaving out `skip` (no value).
     mutating func add(_ codes: UnsafeBufferPointer<Int32>, skipping skip: Int32) {
-        var zero = self.zero, low = self.low, high = self.high
-        var negatives = self.negatives, used = self.used
-        (self.negatives, self.used) = ([:], [])
-        counts.withUnsafeMutableBufferPointer { counts in
-            for code in codes where code != skip {
-                if code == Self.zeroCode {
-                    zero += 1
-                } else if code > Self.limit {
-                    negatives[code - Self.negativeOffset, default: 0] += 1
-                } else {
-                    let slot = Int(code + Self.limit)
-                    if counts[slot] == 0 { used.append(slot) }
-                    counts[slot] += 1
-                    low = min(low, slot)
-                    high = max(high, slot)
+        let counts = storage.counts, used = storage.used
+        var zero = self.zero, low = self.low, high = self.high, usedCount = self.usedCount
+        for code in codes where code != skip {
+            if code == Self.zeroCode {
+                zero += 1
+            } else if code > Self.limit {
+                negatives[code - Self.negativeOffset, default: 0] += 1
+            } else {
+                let slot = Int(code + Self.limit)
+                if counts[slot] == 0 {
+                    used[usedCount] = slot
+                    usedCount += 1
                 }
+                counts[slot] += 1
+                low = min(low, slot)
+                high = max(high, slot)
             }
         }
-        (self.zero, self.low, self.high, self.negatives, self.used) = (zero, low, high, negatives, used)
+        (self.zero, self.low, self.high, self.usedCount) = (zero, low, high, usedCount)
     }
 
     /// The sketch of everything added since the last call, in `QuantileSketch.encoded`'s format, appended to
@@ -189,20 +204,26 @@ struct SketchEncoder {
             varint(UInt64(n))
             last = index
         }
+        let counts = storage.counts, used = storage.used
         varint(UInt64(zero))
-        varint(UInt64(used.count))
+        varint(UInt64(usedCount))
         var last: Int64 = 0
         // Slots in index order: a few values spread wide (a 5-minute bucket) sort the slots they used; many
         // walk the range between the lowest and highest.
-        if !used.isEmpty {
-            if used.count * 8 < high - low {
-                used.sort()
+        if usedCount > 0 {
+            if usedCount * 8 < high - low {
+                var slots = UnsafeMutableBufferPointer(start: used, count: usedCount)
+                slots.sort()
             } else {
-                used.removeAll(keepingCapacity: true)
-                for slot in low...high where counts[slot] > 0 { used.append(slot) }
+                usedCount = 0
+                for slot in low...high where counts[slot] > 0 {
+                    used[usedCount] = slot
+                    usedCount += 1
+                }
             }
         }
-        for slot in used {
+        for k in 0..<usedCount {
+            let slot = used[k]
             pair(Int64(slot) - Int64(Self.limit), &last, Int(counts[slot]))
             counts[slot] = 0
         }
@@ -210,7 +231,7 @@ struct SketchEncoder {
         last = 0
         for i in negatives.keys.sorted() { pair(Int64(i), &last, negatives[i]!) }
         zero = 0
-        used.removeAll(keepingCapacity: true)
+        usedCount = 0
         if !negatives.isEmpty { negatives.removeAll(keepingCapacity: true) }
         low = .max
         high = .min
