@@ -100,7 +100,10 @@ enum FastLineScanner {
         m.path.count == 2 && m.path[0] == "latency_ms" ? (m.path[1], i) : nil
     })
 
-    static let powersOfTen: [Double] = (0...22).map { p in (0..<p).reduce(1.0) { r, _ in r * 10 } }
+    /// Written out, so the compiler places it in static memory: computed, every read went through its lazy
+    /// initialiser's check (`swift_once`, once per number). Each is an exact double (10^22 is the last).
+    static let powersOfTen: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                        1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
 
     struct Cursor {
         let b: UnsafeBufferPointer<UInt8>

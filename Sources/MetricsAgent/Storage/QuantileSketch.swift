@@ -132,6 +132,18 @@ struct SketchEncoder {
         return computedCode(value)
     }
 
+    /// A column's codes, `skip` for no value. The table is read once per column: a read per value went through
+    /// its lazy initialiser's check (`swift_once`) each time.
+    static func codes(_ column: [Double?], skip: Int32) -> [Int32] {
+        smallIntegerCodes.withUnsafeBufferPointer { table in
+            column.map { value in
+                guard let value else { return skip }
+                if value >= 0, value < Double(table.count), let i = Int(exactly: value) { return table[i] }
+                return computedCode(value)
+            }
+        }
+    }
+
     /// The codes of 0 to 4095, which most values of counting metrics are: looked up, not a logarithm each.
     private static let smallIntegerCodes: [Int32] = (0..<4096).map { computedCode(Double($0)) }
 

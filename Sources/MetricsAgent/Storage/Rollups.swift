@@ -556,7 +556,7 @@ struct DaySamples: Sendable {
     static let skip = Int32.max
 
     func sketchCodes() -> [[Int32]] {
-        values.map { column in column.map { $0.map(SketchEncoder.code) ?? Self.skip } }
+        values.map { SketchEncoder.codes($0, skip: Self.skip) }
     }
 
     func buckets(_ tier: Tier, codes: [[Int32]]) -> [Bucket] {
