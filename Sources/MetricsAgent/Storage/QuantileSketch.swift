@@ -162,11 +162,26 @@ struct SketchEncoder {
         /// Slots of `counts` in use, in the order first used.
         let used = UnsafeMutablePointer<Int>.allocate(capacity: slots)
 
+        /// Where a sketch is written before it is appended; grown when a sketch could need more.
+        private var bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: 1024)
+        private var capacity = 1024
+
         init() { counts.initialize(repeating: 0, count: Self.slots) }
+
+        /// Room for `varints` varints of up to ten bytes each.
+        func scratch(for varints: Int) -> UnsafeMutablePointer<UInt8> {
+            if varints * 10 > capacity {
+                bytes.deallocate()
+                capacity = varints * 10
+                bytes = .allocate(capacity: capacity)
+            }
+            return bytes
+        }
 
         deinit {
             counts.deallocate()
             used.deallocate()
+            bytes.deallocate()
         }
     }
 
@@ -202,24 +217,7 @@ struct SketchEncoder {
     /// The sketch of everything added since the last call, in `QuantileSketch.encoded`'s format, appended to
     /// `out` (the metrics of a bucket share one buffer); then starts over.
     mutating func finish(appendingTo out: inout [UInt8]) {
-        func varint(_ v: UInt64) {
-            var v = v
-            while v >= 0x80 {
-                out.append(UInt8(v & 0x7F) | 0x80)
-                v >>= 7
-            }
-            out.append(UInt8(v))
-        }
-        func pair(_ index: Int64, _ last: inout Int64, _ n: Int) {
-            let delta = index - last
-            varint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)))
-            varint(UInt64(n))
-            last = index
-        }
         let counts = storage.counts, used = storage.used
-        varint(UInt64(zero))
-        varint(UInt64(usedCount))
-        var last: Int64 = 0
         // Slots in index order: a few values spread wide (a 5-minute bucket) sort the slots they used; many
         // walk the range between the lowest and highest.
         if usedCount > 0 {
@@ -234,6 +232,28 @@ struct SketchEncoder {
                 }
             }
         }
+        // Written to scratch memory, then appended at once (a byte at a time, each append checked the array).
+        let bytes = storage.scratch(for: 3 + 2 * (usedCount + negatives.count))
+        var n = 0
+        func varint(_ v: UInt64) {
+            var v = v
+            while v >= 0x80 {
+                bytes[n] = UInt8(v & 0x7F) | 0x80
+                n += 1
+                v >>= 7
+            }
+            bytes[n] = UInt8(v)
+            n += 1
+        }
+        func pair(_ index: Int64, _ last: inout Int64, _ count: Int) {
+            let delta = index - last
+            varint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)))
+            varint(UInt64(count))
+            last = index
+        }
+        varint(UInt64(zero))
+        varint(UInt64(usedCount))
+        var last: Int64 = 0
         for k in 0..<usedCount {
             let slot = used[k]
             pair(Int64(slot) - Int64(Self.limit), &last, Int(counts[slot]))
@@ -242,6 +262,7 @@ struct SketchEncoder {
         varint(UInt64(negatives.count))
         last = 0
         for i in negatives.keys.sorted() { pair(Int64(i), &last, negatives[i]!) }
+        out.append(contentsOf: UnsafeBufferPointer(start: bytes, count: n))
         zero = 0
         usedCount = 0
         if !negatives.isEmpty { negatives.removeAll(keepingCapacity: true) }
