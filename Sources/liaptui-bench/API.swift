@@ -20,13 +20,16 @@ struct APIBenchmark: AsyncParsableCommand {
         let lines = try generateYear(in: logs, days: days, start: now.addingTimeInterval(-Double(days) * 86_400))
         let db = directory.appendingPathComponent("agent.sqlite").path
 
-        // Raw ingest, then the same with rollups on a second database: the difference is the rollup cost.
+        // Raw ingest, then the same with rollups and every raw minute kept on a second database: the difference is
+        // the rollup cost. The default (days past raw retention not stored raw) on a third, the one queried.
         let raw = try runSibling("metrics-agent", ["ingest", "--once", "--quiet", "--no-rollups", "--log-dir", logs.path, "--db", directory.appendingPathComponent("raw.sqlite").path])
-        let full = try runSibling("metrics-agent", ["ingest", "--once", "--quiet", "--log-dir", logs.path, "--db", db])
-        guard raw.status == 0, full.status == 0 else { throw ValidationError("ingest failed") }
-        print(String(format: "ingest lines=%d raw_only_seconds=%.2f (%.0f lines/s) with_rollups_seconds=%.2f (%.0f lines/s) rollup_microseconds_per_line=%.2f",
+        let allRaw = directory.appendingPathComponent("all-raw.sqlite").path
+        let full = try runSibling("metrics-agent", ["ingest", "--once", "--quiet", "--retention-raw", "3650d", "--log-dir", logs.path, "--db", allRaw])
+        let standard = try runSibling("metrics-agent", ["ingest", "--once", "--quiet", "--log-dir", logs.path, "--db", db])
+        guard raw.status == 0, full.status == 0, standard.status == 0 else { throw ValidationError("ingest failed") }
+        print(String(format: "ingest lines=%d raw_only_seconds=%.2f (%.0f lines/s) with_rollups_all_raw_seconds=%.2f (%.0f lines/s) rollup_microseconds_per_line=%.2f default_seconds=%.2f (%.0f lines/s)",
                      lines, raw.seconds, Double(lines) / raw.seconds, full.seconds, Double(lines) / full.seconds,
-                     (full.seconds - raw.seconds) / Double(lines) * 1e6))
+                     (full.seconds - raw.seconds) / Double(lines) * 1e6, standard.seconds, Double(lines) / standard.seconds))
 
         let agent = Process()
         agent.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
@@ -63,7 +66,7 @@ struct APIBenchmark: AsyncParsableCommand {
         agent.waitUntilExit()
 
         // Steady state: retention applied (raw 15 d, 5 min 63 d, 1 h 455 d) and the file vacuumed.
-        let before = (try? FileManager.default.attributesOfItem(atPath: db)[.size] as? Int) ?? 0
+        let before = (try? FileManager.default.attributesOfItem(atPath: allRaw)[.size] as? Int) ?? 0
         let prune = try runSibling("metrics-agent", ["prune", "--vacuum", "--db", db, "--log-dir", logs.path])
         let after = (try? FileManager.default.attributesOfItem(atPath: db)[.size] as? Int) ?? 0
         print(String(format: "database one_instance_year_all_raw_mb=%.1f with_default_retention_mb=%.1f (%@)",
