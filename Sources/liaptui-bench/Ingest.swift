@@ -116,14 +116,15 @@ struct IngestBenchmark: ParsableCommand {
         var floorResults: [(rows: Int, seconds: Double, cpuSeconds: Double)] = []
         for _ in 0..<max(1, runs) {
             for (i, configuration) in agentRuns.enumerated() {
-                let db = directory.appendingPathComponent("agent.sqlite").path
+                let db = directory.appendingPathComponent("agent-\(i).sqlite").path
                 for suffix in ["", "-wal", "-shm", ".lock"] { try? FileManager.default.removeItem(atPath: db + suffix) }
                 let agent = try runSibling(configuration.executable, ["ingest", "--once", "--quiet", "--log-dir", logs.path, "--db", db] + configuration.extra)
                 guard agent.status == 0 else { throw ValidationError("metrics-agent failed: \(agent.output)") }
                 let dbBytes = ((try? FileManager.default.attributesOfItem(atPath: db)[.size] as? Int) ?? 0)
                 agentResults[i].append((agent.output.split(separator: "\n").last.map(String.init) ?? "", agent.seconds, agent.cpuSeconds, dbBytes))
             }
-            floorResults.append(try sqliteFloor(copying: directory.appendingPathComponent("agent.sqlite").path,
+            // Every raw row: the lines-only database (the default leaves out days past raw retention).
+            floorResults.append(try sqliteFloor(copying: directory.appendingPathComponent("agent-0.sqlite").path,
                                                 into: directory.appendingPathComponent("floor.sqlite").path))
             try? FileManager.default.removeItem(atPath: naiveDB)
             let naive = try runSibling("/usr/bin/env", ["python3", baseline, logs.path, naiveDB])
