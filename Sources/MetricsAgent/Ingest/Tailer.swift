@@ -57,8 +57,8 @@ public final class Tailer: @unchecked Sendable {
     let logger: Logger
     /// Set by `ingest --once`: days rolled up from the lines as they are parsed, written with the commits.
     var streamingRollups: StreamingRollups?
-    /// The days the last `scanRollingUp` rolled up from the lines and from the database, and those of the
-    /// first whose raw rows it left out (past raw retention).
+    /// The days the last `scanRollingUp` rolled up from the lines and from the database, and how many of the
+    /// first it rolled up without storing their raw rows (past raw retention).
     var lastRollups = (fromLines: 0, fromDatabase: 0, rawSkipped: 0)
 
     private var seen: [FileKey: (size: Int64, mtimeNS: Int64)] = [:]
@@ -147,7 +147,7 @@ public final class Tailer: @unchecked Sendable {
         guard let fingerprint = try fingerprint(of: source) else { return }
         // A batch of this same stream may be held back or committing (this file is a copy of the last one): read
         // the offset after it. This thread is the only one submitting, so nothing can start between check and read.
-        if streamingRollups?.isHoldingBack(fingerprint) == true { try submit(streamingRollups!.letHeldBackGo(), to: pipeline) }
+        if let streaming = streamingRollups, streaming.isHoldingBack(fingerprint) { try submit(streaming.letHeldBackGo(), to: pipeline) }
         if pipeline.isBusy(with: fingerprint) { try pipeline.drain() }
         let found = try store.pool.read { db in try StreamRecord.find(fingerprint: fingerprint, in: db) }
         if let stream = found, source.size <= stream.offset {
@@ -165,7 +165,11 @@ public final class Tailer: @unchecked Sendable {
             let pending = PendingBatch(batch: batch, stream: stream, from: batchStart, to: end, file: file, contentLength: source.size)
             batch = Batch()
             batchStart = end
-            try submit(streamingRollups != nil ? streamingRollups!.park(pending) : CommitGroup(batches: [pending], closedDays: []), to: pipeline)
+            if let streaming = streamingRollups {
+                try submit(streaming.park(pending), to: pipeline)
+            } else {
+                try submit(CommitGroup(batches: [pending], closedDays: []), to: pipeline)
+            }
         }
         while offset < source.size {
             let n = try source.read(at: offset, count: Tailer.chunkSize, into: &buffer)
@@ -466,150 +470,4 @@ struct StreamRecord {
             .execute(arguments: [data, path, Int64(Date().timeIntervalSince1970 * 1000)])
         return StreamRecord(id: db.lastInsertedRowID, offset: 0)
     }
-}
-
-/// Lines read but not yet committed.
-struct Batch {
-    struct Row {
-        let instanceID: String
-        let line: ParsedLine
-        let offset: Int64
-    }
-
-    struct Quarantined {
-        let problem: LineProblem
-        let offset: Int64
-        let length: Int
-        let excerpt: [UInt8]
-    }
-
-    var rows: [Row] = []
-    var quarantined: [Quarantined] = []
-    var count: Int { rows.count + quarantined.count }
-
-    mutating func add(_ line: UnsafeBufferPointer<UInt8>, at offset: Int64, defaultInstance: String) {
-        var bytes = line
-        var start = offset
-        if let last = bytes.last, last == 0x0D { bytes = UnsafeBufferPointer(rebasing: bytes.dropLast()) }  // CRLF writers
-        // A UTF-8 byte order mark (some editors and Windows tools write one at the start of a file).
-        if bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF {
-            bytes = UnsafeBufferPointer(rebasing: bytes.dropFirst(3))
-            start += 3
-        }
-        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }  // blank lines carry nothing
-        switch MetricsLineParser.parse(bytes) {
-        case .success(let parsed):
-            rows.append(Row(instanceID: parsed.instanceID ?? defaultInstance, line: parsed, offset: start))
-        case .failure(let problem):
-            if let (cut, parsed) = Self.afterTornWrite(bytes) {
-                quarantine(.torn, at: start, length: cut, excerpt: Array(bytes.prefix(min(cut, 200))))
-                rows.append(Row(instanceID: parsed.instanceID ?? defaultInstance, line: parsed, offset: start + Int64(cut)))
-            } else {
-                quarantine(problem, at: offset, length: line.count, excerpt: Array(bytes.prefix(200)))
-            }
-        }
-    }
-
-    /// A writer that died mid-line and restarted leaves `{"v":1,"timest{"v":1,…}`: the first complete
-    /// line that ends the bad one, found by trying each later `{"`. Only bad lines pay for the search.
-    static func afterTornWrite(_ bytes: UnsafeBufferPointer<UInt8>) -> (Int, ParsedLine)? {
-        var i = 1
-        while i + 1 < bytes.count {
-            if bytes[i] == UInt8(ascii: "{") && bytes[i + 1] == UInt8(ascii: "\""),
-               case .success(let parsed) = MetricsLineParser.parse(UnsafeBufferPointer(rebasing: bytes[i...])) {
-                return (i, parsed)
-            }
-            i += 1
-        }
-        return nil
-    }
-
-    mutating func quarantine(_ problem: LineProblem, at offset: Int64, length: Int, excerpt: [UInt8]) {
-        // Keep the excerpt printable even when the line was not UTF-8.
-        let safe = String(decoding: excerpt, as: UTF8.self)
-        quarantined.append(Quarantined(problem: problem, offset: offset, length: length, excerpt: Array(safe.utf8)))
-    }
-}
-
-/// Commits batches on a second thread while the caller parses the next ones.
-/// At most `depth` batches are in flight (one file's parse may take longer than the next one's commit, and the
-/// other way round), and batches commit in the order submitted; the first failure stops the pipeline and is
-/// thrown to the caller.
-final class CommitPipeline: @unchecked Sendable {
-    static let depth = 2
-    private let queue = DispatchQueue(label: "metrics-agent.commit")
-    private let slot = DispatchSemaphore(value: CommitPipeline.depth)
-    private let lock = NSLock()
-    private var failure: Error?
-    private var counts = IngestCounts()
-    /// The streams of the batches in flight, oldest first.
-    private var pending: [[StreamHandle]] = []
-    private var retired: [Any] = []
-    private let progress: ((IngestCounts) -> Void)?
-    /// Work the submitting thread does while it waits for a free slot (true: it did some, look again).
-    private let help: (() -> Bool)?
-
-    init(progress: ((IngestCounts) -> Void)?, help: (() -> Bool)? = nil) {
-        self.progress = progress
-        self.help = help
-    }
-
-    /// What has been committed so far.
-    var committed: IngestCounts { lock.withLock { counts } }
-
-    /// True while a batch of the stream with this fingerprint is being committed.
-    func isBusy(with fingerprint: [UInt8]) -> Bool {
-        lock.withLock { pending.contains { $0.contains { $0.fingerprint == fingerprint } } }
-    }
-
-    /// Keeps what a commit is done with until the submitting thread lets it go: the lines were allocated there,
-    /// and freeing them on the commit thread made the two threads contend for the allocator's lock (a profile:
-    /// futex calls from malloc and free on both threads).
-    func retire(_ done: Any) { lock.withLock { retired.append(done) } }
-
-    func submit(streams: [StreamHandle], _ work: @escaping @Sendable () throws -> IngestCounts) throws {
-        let done = lock.withLock {
-            defer { retired = [] }
-            return retired
-        }
-        _ = done.count  // let go here, on this thread
-        while slot.wait(timeout: .now()) == .timedOut {
-            if help?() != true {
-                slot.wait()
-                break
-            }
-        }
-        if let failure = lock.withLock({ failure }) {
-            slot.signal()
-            throw failure
-        }
-        lock.withLock { pending.append(streams) }
-        queue.async { [self] in
-            do {
-                let done = try work()
-                let total = lock.withLock {
-                    counts += done
-                    return counts
-                }
-                progress?(total)
-            } catch {
-                lock.withLock { failure = error }
-            }
-            lock.withLock { _ = pending.removeFirst() }
-            slot.signal()
-        }
-    }
-
-    /// Waits until nothing is in flight; returns the totals or throws the first failure.
-    @discardableResult
-    func drain() throws -> IngestCounts {
-        for _ in 0..<Self.depth { slot.wait() }
-        for _ in 0..<Self.depth { slot.signal() }
-        return try lock.withLock {
-            if let failure { throw failure }
-            return counts
-        }
-    }
-
-    func finish() throws -> IngestCounts { try drain() }
 }
