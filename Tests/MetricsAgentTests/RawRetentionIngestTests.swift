@@ -86,6 +86,22 @@ import TestSupport
         #expect(try db.text("SELECT group_concat(x) FROM (\(dayRows.replacingOccurrences(of: "count(*), SUM(samples), SUM(players_sum)", with: "count(*) || '/' || SUM(samples) || '/' || SUM(players_sum) AS x")))") == before)
     }
 
+    /// A rotated copy of an old day's file beside it (the same lines twice, one stream): the day held back is
+    /// stored after all when the copy is read, and the rollups are still those of storing every line.
+    @Test func aCopyOfAnOldDaysFileInTheSamePass() async throws {
+        let dir = TemporaryDirectory.make("raw-retention-copy")
+        let logs = dir.appendingPathComponent("logs")
+        let lines = try Self.writeDays(20, to: logs)
+        let old = LineWriter.fileName(for: Self.today.addingTimeInterval(-18 * Self.day))
+        try FileManager.default.copyItem(at: logs.appendingPathComponent(old), to: logs.appendingPathComponent(old + ".1"))
+        let database = dir.appendingPathComponent("metrics.sqlite")
+        let once = try await AgentProcess.ingestOnce(logDirectory: logs, database: database, extra: ["--quiet"])
+        #expect(once.status == 0)
+        #expect(once.output.split(separator: "\n").last == "ingested=\(lines) quarantined=0 files=21", "\(once.output.suffix(500))")
+        try Self.expectSameRollups(database, try await Self.reference(logs, in: dir))
+        #expect(try AgentDatabase(path: database.path).linesConsumed() == lines, "the copy is the same stream, read once")
+    }
+
     /// Killed at random points while it leaves raw minutes out and while lines are still written: every line
     /// ends up stored or in its day's rollups exactly once. From daily files, and from one file of all the days
     /// (as the seed's writer leaves), where a day's lines span two batches.

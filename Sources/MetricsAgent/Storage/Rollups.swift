@@ -307,8 +307,13 @@ public final class RollupEngine: Sendable {
 
     /// Restarts (uptime going back), gaps (a missing minute or more) and deploys (version changes) of one day.
     private func writeAnnotations(for day: DaySamples, instance: String, in db: Database) throws {
-        try db.cachedStatement(sql: "DELETE FROM annotations WHERE source = 'derived' AND instance_id = ? AND ts >= ? AND ts < ?")
-            .execute(arguments: [instance, day.start, day.start + Store.day])
+        // What this day derives: restarts and deploys in it, and gaps that end in it (a gap is stored at its start,
+        // which may be the day before: deleting by start alone lost the next day's gap across midnight whenever a
+        // day was computed again after it).
+        try db.cachedStatement(sql: """
+            DELETE FROM annotations WHERE source = 'derived' AND instance_id = ?
+                AND ((end_ts IS NULL AND ts >= ? AND ts < ?) OR (end_ts >= ? AND end_ts < ?))
+            """).execute(arguments: [instance, day.start, day.start + Store.day, day.start, day.start + Store.day])
         guard !day.timestamps.isEmpty else { return }
         let uptime = MetricCatalog.index(of: "uptime_s")!, interval = MetricCatalog.index(of: "interval_s")!
         var previous = day.previous
