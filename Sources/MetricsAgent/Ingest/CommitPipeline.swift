@@ -38,11 +38,9 @@ final class CommitPipeline: @unchecked Sendable {
     func retire(_ done: Any) { lock.withLock { retired.append(done) } }
 
     func submit(streams: [StreamHandle], _ work: @escaping @Sendable () throws -> IngestCounts) throws {
-        let done = lock.withLock {
-            defer { retired = [] }
-            return retired
-        }
-        _ = done.count  // let go here, on this thread
+        var done: [Any] = []
+        lock.withLock { swap(&done, &retired) }
+        done.removeAll()  // let go here, on this thread
         while slot.wait(timeout: .now()) == .timedOut {
             if help?() != true {
                 slot.wait()

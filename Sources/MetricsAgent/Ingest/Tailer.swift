@@ -313,10 +313,14 @@ public final class Tailer: @unchecked Sendable {
         // Rows left out were ingested too: their days are rolled up in this transaction.
         counts.ingested += pending.batch.rows.count - rows.count
         // Rollups recompute whole buckets from the raw rows, so a duplicate among these changes nothing.
-        var stored = StoredSpans(), all = StoredSpans()
+        var stored = StoredSpans()
         for row in rows { stored.add(instance: row.instanceID, at: row.line.timestampMS) }
+        // Rows left out name their instance and days too (those days' dirty marks go when they are written, in
+        // this transaction).
+        var touched = stored
         if rows.count < pending.batch.rows.count {
-            for row in pending.batch.rows { all.add(instance: row.instanceID, at: row.line.timestampMS) }
+            touched = StoredSpans()
+            for row in pending.batch.rows { touched.add(instance: row.instanceID, at: row.line.timestampMS) }
         }
         for q in quarantined {
             if try Self.recordQuarantine(streamID: streamID, path: file.path, offset: q.offset, length: q.length, problem: q.problem,
@@ -333,7 +337,7 @@ public final class Tailer: @unchecked Sendable {
         guard db.changesCount == 1 else { throw IngestConflict() }
         try Self.observe(file, stream: StreamRecord(id: streamID, offset: newOffset), contentLength: pending.contentLength, in: db)
         // The days to roll up and the instance list change with every row; peers replicate the rows stored.
-        try RollupEngine.markDirty(rows.count < pending.batch.rows.count ? all : stored, origin: nil, in: db)
+        try RollupEngine.markDirty(touched, origin: nil, in: db)
         try ReplicationLog.record(CommittedBatch(streamID: streamID, fromOffset: expected, toOffset: newOffset, rows: stored), in: db)
         counts.bytes = newOffset - expected
         return counts

@@ -48,7 +48,7 @@ final class StreamingRollups: @unchecked Sendable {
     /// Days rolled up from their lines (some may be dirty again after late lines).
     private(set) var daysRolledUp = 0
     /// Days whose raw rows were left out.
-    private(set) var daysSkippedRaw = 0
+    var daysSkippedRaw: Int { skipped.count }
     /// Lines held in open days, and the most to hold.
     private var held = 0
     let maxHeldLines: Int
@@ -329,10 +329,7 @@ final class StreamingRollups: @unchecked Sendable {
         let key = RollupEngine.DayKey(instance: instance, day: current.start)
         rolled[instance, default: []].append(current.start)
         daysRolledUp += 1
-        if current.skipsRaw {
-            skipped.insert(key)
-            daysSkippedRaw += 1
-        }
+        if current.skipsRaw { skipped.insert(key) }
         let day = PendingDay { [engine] in engine.rollUp(current.samples, key: key) }
         // Days the commit thread took meanwhile are let go here, or a pass would keep every day it computed.
         unstarted.removeAll { !$0.isWaiting }
@@ -375,8 +372,8 @@ struct CommitGroup {
 struct PendingBatch {
     var batch: Batch
     let stream: StreamHandle
-    let from: Int64
-    let to: Int64
+    private(set) var from: Int64
+    private(set) var to: Int64
     let file: LogFile
     let contentLength: Int64
     /// Per row: joined a day whose raw rows may be left out (empty: none).
@@ -396,15 +393,9 @@ struct PendingBatch {
             before.candidates = Array(candidates[..<cut])
             after.candidates = Array(candidates[cut...])
         }
-        return (before.ending(at: offset), after.starting(at: offset))
-    }
-
-    private func ending(at offset: Int64) -> PendingBatch {
-        PendingBatch(batch: batch, stream: stream, from: from, to: offset, file: file, contentLength: contentLength, candidates: candidates)
-    }
-
-    private func starting(at offset: Int64) -> PendingBatch {
-        PendingBatch(batch: batch, stream: stream, from: offset, to: to, file: file, contentLength: contentLength, candidates: candidates)
+        before.to = offset
+        after.from = offset
+        return (before, after)
     }
 }
 
